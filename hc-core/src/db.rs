@@ -1,0 +1,1 @@
+//! The PostgreSQL connection pool and the start-up schema check (placeholder).

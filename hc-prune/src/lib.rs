@@ -1,0 +1,24 @@
+//! `hc-prune`: Removes old pings, notifications, flips and their stored objects.
+//!
+//! Not implemented yet: its issue has not been taken. [`run`] refuses to start so that a unit
+//! pointing at this binary fails loudly instead of looking healthy.
+
+use hc_core::config::Vars;
+use hc_core::exit::ConfigError;
+use tokio_util::sync::CancellationToken;
+
+/// The configuration of `hc-prune`.
+#[derive(Debug, Clone)]
+pub struct Config {}
+
+impl Config {
+    /// Builds the configuration from environment variables.
+    pub fn from_vars(_vars: &impl Vars) -> Result<Config, ConfigError> {
+        Ok(Config {})
+    }
+}
+
+/// Runs the service until `shutdown` is cancelled.
+pub async fn run(_config: Config, _shutdown: CancellationToken) -> anyhow::Result<()> {
+    anyhow::bail!("hc-prune is not implemented yet")
+}

@@ -1,0 +1,27 @@
+//! `hc-sendalerts`: decides which checks are down or back up and delivers notifications.
+//!
+//! The alert loop is not implemented yet: [`run`] refuses to start so that a unit pointing at
+//! this binary fails loudly. What exists is the schedule inspection command in [`inspection`],
+//! which answers "when is this check due next?" with the engine the loop will use.
+
+pub mod inspection;
+
+use hc_core::config::Vars;
+use hc_core::exit::ConfigError;
+use tokio_util::sync::CancellationToken;
+
+/// The configuration of the alert loop.
+#[derive(Debug, Clone)]
+pub struct Config {}
+
+impl Config {
+    /// Builds the configuration from environment variables.
+    pub fn from_vars(_vars: &impl Vars) -> Result<Config, ConfigError> {
+        Ok(Config {})
+    }
+}
+
+/// Runs the alert loop until `shutdown` is cancelled.
+pub async fn run(_config: Config, _shutdown: CancellationToken) -> anyhow::Result<()> {
+    anyhow::bail!("the hc-sendalerts alert loop is not implemented yet; only `hc-sendalerts schedule` works")
+}
