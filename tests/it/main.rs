@@ -1,1 +1,6 @@
 //! The one integration-test binary; each module below is one area of behaviour.
+
+/// Every binary as a process: help, version, exit codes.
+mod processes;
+/// The systemd units: present, verified, sandboxed.
+mod units;

@@ -1,3 +1,151 @@
-//! `cargo xtask`: the project's automation (placeholder).
+//! `cargo xtask`: the project's automation — the CI gate, the test suite with its oracles, benchmarks and fuzzing.
+//!
+//! `cargo xtask ci` is exactly what `.ci/run` runs after installing system packages.
 
-fn main() {}
+#![allow(
+    clippy::disallowed_methods,
+    clippy::print_stdout,
+    reason = "a developer tool: it reads the developer's environment and prints results"
+)]
+
+mod bench;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// Python packages the oracle tests need, pinned to the versions the references were checked with.
+const PYTHON_PACKAGES: &[&str] = &["cronsim==2.7"];
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  ci                 formatting, clippy, the fuzz targets' build, then the whole test suite (what CI runs)
+  test [ARGS...]     create the oracle venv if needed, then `cargo test --workspace ARGS...`
+  bench schedule     time `hc-sendalerts schedule` on 20,000 generated requests (release build)
+  fuzz TARGET [SECS] run a cargo-fuzz target (cron, oncalendar) for SECS seconds (default 60)
+
+environment:
+  CARGO_TARGET_DIR   build directory (default: target/ in the workspace); the venv lives in it too";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["ci"] => ci(),
+        ["test", rest @ ..] => test(rest),
+        ["bench", "schedule"] => bench::schedule(&target_dir()),
+        ["fuzz", target] => fuzz(target, "60"),
+        ["fuzz", target, secs] => fuzz(target, secs),
+        ["help" | "--help" | "-h"] | [] => {
+            eprintln!("{USAGE}");
+            Ok(())
+        }
+        _ => bail!("unknown command {args:?}\n\n{USAGE}"),
+    }
+}
+
+fn ci() -> anyhow::Result<()> {
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    // The fuzz crate is outside the workspace; checking it keeps the targets compiling.
+    run(cargo().args([
+        "check",
+        "--quiet",
+        "--manifest-path",
+        "hc-core/fuzz/Cargo.toml",
+    ]))?;
+    test(&[])
+}
+
+fn test(extra: &[&str]) -> anyhow::Result<()> {
+    let venv = ensure_venv(&target_dir())?;
+    // Process tests run the real binaries; `cargo test` alone does not build them all.
+    run(cargo().args(["build", "--workspace", "--bins"]))?;
+    run(cargo()
+        .args(["test", "--workspace"])
+        .args(extra)
+        .env("HC_TEST_VENV", &venv))
+}
+
+fn fuzz(target: &str, secs: &str) -> anyhow::Result<()> {
+    run(cargo()
+        .args([
+            "fuzz",
+            "run",
+            target,
+            "--",
+            &format!("-max_total_time={secs}"),
+        ])
+        .current_dir(workspace_root().join("hc-core"))
+        // cargo-fuzz needs nightly flags; the machines have one stable toolchain.
+        .env("RUSTC_BOOTSTRAP", "1"))
+    .context("is cargo-fuzz installed? `cargo install cargo-fuzz`")
+}
+
+/// Creates (or reuses) the venv with the oracle packages; returns its directory.
+fn ensure_venv(target: &Path) -> anyhow::Result<PathBuf> {
+    let venv = target.join("hc-test-venv");
+    let stamp = venv.join("hc-packages.txt");
+    let wanted = PYTHON_PACKAGES.join("\n");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(venv);
+    }
+    eprintln!("xtask: creating the oracle venv in {}", venv.display());
+    std::fs::create_dir_all(target)?;
+    run(Command::new("python3")
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv))?;
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check"])
+        .args(PYTHON_PACKAGES))?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(venv)
+}
+
+/// `cargo` (the one running xtask) in the workspace root.
+pub(crate) fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+/// Runs a command to completion; a non-zero exit is an error.
+pub(crate) fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot start {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed: {status}");
+    }
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        })
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
