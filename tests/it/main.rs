@@ -1,4 +1,8 @@
 //! The one integration-test binary; each module below is one area of behaviour.
 
-// Project schema SQL vs Healthchecks' dump, idempotence, and the start-up schema check.
+// Secrets from files and systemd credentials, DB_* errors and their exit code.
+mod config;
+// A pool with primary and hot standby keeps writing after a promotion, without a restart.
+mod failover;
+// Project schema SQL vs Healthchecks' dump, idempotence, the start-up schema check, factories.
 mod schema;

@@ -302,3 +302,67 @@ async fn check_schema_names_every_table_of_an_empty_database() {
         );
     }
 }
+
+/// The factories fill every NOT NULL column, on our schema and on Healthchecks' alike.
+async fn factories_work_on(db: &TestDb) -> anyhow::Result<()> {
+    use hc_tests::factories::{ChannelSpec, CheckSpec, insert_channel, insert_check};
+    let client = db.client().await;
+    let down = insert_check(
+        &client,
+        CheckSpec {
+            status: "down",
+            kind: "cron",
+            schedule: "0 3 * * *".to_owned(),
+            tz: "Europe/Riga".to_owned(),
+            last_ping: Some(chrono::Utc::now()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    let up = insert_check(
+        &client,
+        CheckSpec {
+            project_id: Some(down.project_id),
+            status: "up",
+            ..Default::default()
+        },
+    )
+    .await?;
+    let channel = insert_channel(
+        &client,
+        ChannelSpec {
+            project_id: Some(down.project_id),
+            checks: vec![down.id, up.id],
+            ..Default::default()
+        },
+    )
+    .await?;
+    let row = client
+        .query_one(
+            "SELECT c.status, c.kind, c.tz, extract(epoch FROM c.timeout)::float8, \
+                    extract(epoch FROM c.grace)::float8, \
+                    (SELECT count(*) FROM api_channel_checks WHERE channel_id = $2) \
+             FROM api_check c WHERE c.code = $1",
+            &[&down.code, &channel.id],
+        )
+        .await?;
+    assert_eq!(row.get::<_, String>(0), "down");
+    assert_eq!(row.get::<_, String>(1), "cron");
+    assert_eq!(row.get::<_, String>(2), "Europe/Riga");
+    assert_eq!(row.get::<_, f64>(3), 86_400.0);
+    assert_eq!(row.get::<_, f64>(4), 3_600.0);
+    assert_eq!(row.get::<_, i64>(5), 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn factories_fill_every_required_column_of_the_project_schema() {
+    factories_work_on(&TestDb::new().await).await.unwrap();
+}
+
+#[tokio::test]
+async fn factories_fill_every_required_column_of_healthchecks() {
+    factories_work_on(&TestDb::from_sql_file(&healthchecks_dump()).await)
+        .await
+        .unwrap();
+}
