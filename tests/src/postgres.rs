@@ -524,6 +524,8 @@ fn as_postgres(program: &Path) -> Command {
 
 /// A fresh directory for one cluster, owned by the user the server runs as, mode 0700.
 fn make_base_dir() -> anyhow::Result<PathBuf> {
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(sweep_dead_runs);
     let base = unique_path("hc-pg");
     std::fs::create_dir(&base).with_context(|| format!("cannot create {}", base.display()))?;
     std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700))?;
@@ -533,6 +535,29 @@ fn make_base_dir() -> anyhow::Result<PathBuf> {
             .with_context(|| format!("cannot give {} to postgres", base.display()))?;
     }
     Ok(base)
+}
+
+/// Removes cluster directories of test processes that no longer exist.
+///
+/// A running cluster's supervisor removes its own directory, even after a crash of the test
+/// process; only a run killed during `initdb` or `pg_basebackup` leaves one behind.
+fn sweep_dead_runs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix("hc-pg-"))
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The `postgres` user's uid and gid, from `/etc/passwd`.
