@@ -139,3 +139,74 @@ fn config_errors_exit_78() {
     let code = hc_core::exit::exit_code(Err(err));
     assert_eq!(code, std::process::ExitCode::from(hc_core::exit::CONFIG));
 }
+
+#[tokio::test]
+async fn pool_settings_reach_the_server() {
+    let db = hc_tests::postgres::TestDb::new().await;
+    let pool = hc_core::db::create_pool(&db.config, "hc-sendalerts").unwrap();
+    let client = pool.get().await.unwrap();
+    let row = client
+        .query_one(
+            "SELECT current_setting('application_name'), current_setting('statement_timeout')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "hc-sendalerts");
+    assert_eq!(row.get::<_, String>(1), "1min");
+}
+
+#[tokio::test]
+async fn connections_older_than_conn_max_age_are_replaced() {
+    let db = hc_tests::postgres::TestDb::new().await;
+    let mut config = db.config.clone();
+    config.conn_max_age = Some(std::time::Duration::from_nanos(1));
+    config.pool_size = 1;
+    let pool = hc_core::db::create_pool(&config, "hc-tests").unwrap();
+    let mut pids = Vec::new();
+    for _ in 0..2 {
+        let client = pool.get().await.unwrap();
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        pids.push(pid);
+    }
+    assert_ne!(pids[0], pids[1]);
+}
+
+#[tokio::test]
+async fn wait_until_reachable_returns_a_connection() {
+    let db = hc_tests::postgres::TestDb::new().await;
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let client = hc_core::db::wait_until_reachable(&db.pool, &shutdown)
+        .await
+        .unwrap();
+    client.query_one("SELECT 1", &[]).await.unwrap();
+}
+
+#[tokio::test]
+async fn wait_until_reachable_stops_on_shutdown() {
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let vars = vars(&[
+        ("DB_HOST", "127.0.0.1".to_owned()),
+        ("DB_PORT", port.to_string()),
+    ]);
+    let pool = hc_core::db::create_pool(&DbConfig::from_vars(&vars).unwrap(), "hc-tests").unwrap();
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    shutdown.cancel();
+    let err = hc_core::db::wait_until_reachable(&pool, &shutdown)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("stopped while waiting for the database"),
+        "{err}"
+    );
+}
