@@ -15,8 +15,12 @@
 -- The source of truth for the columns the services rely on is hc-core/src/schema.rs;
 -- tests/it/schema.rs compares this file and Healthchecks' own dump against it.
 
--- Two services applying the schema at once take turns (released at commit).
-SELECT pg_advisory_xact_lock(4242000001);
+-- Two services applying the schema at once take turns (the lock is released at commit).
+DO $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(4242000001);
+END
+$$;
 
 DO $$
 BEGIN

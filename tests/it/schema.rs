@@ -366,3 +366,13 @@ async fn factories_fill_every_required_column_of_healthchecks() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn two_services_applying_at_once_both_succeed() {
+    let db = TestDb::empty().await;
+    let (first, second) = (db.client().await, db.client().await);
+    let (a, b) = tokio::join!(apply(&first), apply(&second));
+    a.unwrap();
+    b.unwrap();
+    check_schema(&first).await.unwrap();
+}
