@@ -1,8 +1,14 @@
 //! The one integration-test binary; each module below is one area of behaviour.
 
-/// Every binary as a process: help, version, exit codes.
+// Secrets from files and systemd credentials, DB_* errors and their exit code.
+mod config;
+// A pool with primary and hot standby keeps writing after a promotion, without a restart.
+mod failover;
+// Every binary as a process: help, version, exit codes.
 mod processes;
-/// Conventions: file docs, no leftovers, dependency direction.
+// Project schema SQL vs Healthchecks' dump, idempotence, the start-up schema check, factories.
+mod schema;
+// Conventions: file docs, no leftovers, dependency direction.
 mod tidy;
-/// The systemd units: present, verified, sandboxed.
+// The systemd units: present, verified, sandboxed.
 mod units;

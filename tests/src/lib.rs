@@ -1,6 +1,12 @@
 //! The test harness: real servers on loopback, factories and reference oracles for `tests/it`.
 //!
-//! Nothing here is mocked: PostgreSQL is a real server started once per test run.
+//! Nothing here is mocked: PostgreSQL is a real server started once per test run
+//! ([`postgres::TestDb`] gives each test its own database), rows come from [`factories`], and
+//! background effects are awaited with [`eventually::eventually`].
 
 pub mod binaries;
+pub mod eventually;
+pub mod factories;
+pub mod postgres;
+pub mod scratch;
 pub mod venv;

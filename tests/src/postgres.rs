@@ -1,0 +1,579 @@
+//! Real PostgreSQL servers for tests: one shared cluster per test process with a template
+//! database holding the project schema, a fresh database per test, and extra clusters (a
+//! primary with a hot standby) for fail-over tests.
+//!
+//! Each cluster runs under a small `sh` supervisor whose stdin is a pipe from the test process.
+//! When the pipe closes (the [`Cluster`] is dropped, or the test process exits or crashes) the
+//! supervisor stops PostgreSQL (fast shutdown) and removes the data directory, so nothing
+//! outlives the run. As root, `initdb`, `postgres` and `pg_basebackup` run as the `postgres`
+//! user (they refuse to run as root) through `setpriv`.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use deadpool_postgres::Pool;
+use hc_core::config::DbConfig;
+use tokio::sync::OnceCell;
+use tokio_postgres::{Client, NoTls};
+
+use crate::eventually::eventually;
+use crate::scratch::unique_path;
+
+/// How long a cluster may take to accept connections after it was started.
+const START_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The database in the shared cluster that holds the project schema; every [`TestDb`] is a copy.
+const TEMPLATE: &str = "hc_template";
+
+/// The supervisor: runs the server (`$2…`) with its log in `$1/log`, stops it with SIGINT (fast
+/// shutdown) when stdin closes, then removes `$1`. The server's log goes to stderr if it failed.
+///
+/// Background jobs of a non-interactive shell get `/dev/null` as stdin unless redirected
+/// explicitly, hence `<&3`.
+const SUPERVISOR: &str = r#"
+exec 3<&0
+base="$1"; shift
+"$@" </dev/null >"$base/log" 2>&1 &
+pg=$!
+( cat <&3 >/dev/null; kill -INT "$pg" 2>/dev/null ) &
+exec 3<&-
+wait "$pg"; status=$?
+if [ "$status" -ne 0 ]; then cat "$base/log" >&2; fi
+rm -rf "$base"
+exit "$status"
+"#;
+
+/// A running PostgreSQL cluster on `127.0.0.1` with trust authentication for user `postgres`.
+#[derive(Debug)]
+pub struct Cluster {
+    port: u16,
+    base: PathBuf,
+    supervisor: Mutex<Option<(Child, ChildStdin)>>,
+}
+
+impl Cluster {
+    /// Creates and starts a new, empty cluster on a free port.
+    pub async fn start() -> anyhow::Result<Cluster> {
+        let base = make_base_dir()?;
+        let data = base.join("data");
+        let initdb = bin("initdb");
+        let status = tokio::task::spawn_blocking({
+            let (base, data) = (base.clone(), data.clone());
+            move || {
+                as_postgres(&initdb)
+                    .args([
+                        "-A",
+                        "trust",
+                        "-U",
+                        "postgres",
+                        "-E",
+                        "UTF8",
+                        "--no-sync",
+                        "-D",
+                    ])
+                    .arg(&data)
+                    .current_dir(&base)
+                    .stdout(Stdio::null())
+                    .output()
+            }
+        })
+        .await?
+        .context("cannot run initdb")?;
+        if !status.status.success() {
+            let _ = std::fs::remove_dir_all(&base);
+            bail!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&status.stderr).trim()
+            );
+        }
+        Cluster::run(base).await
+    }
+
+    /// Creates a hot standby of `primary` with `pg_basebackup -R` and starts it on its own port.
+    pub async fn start_standby(primary: &Cluster) -> anyhow::Result<Cluster> {
+        let base = make_base_dir()?;
+        let data = base.join("data");
+        let port = primary.port.to_string();
+        let output = tokio::task::spawn_blocking({
+            let (base, data) = (base.clone(), data.clone());
+            move || {
+                as_postgres(&bin("pg_basebackup"))
+                    .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres"])
+                    .args(["-R", "-X", "stream", "-c", "fast", "--no-sync", "-D"])
+                    .arg(&data)
+                    .current_dir(&base)
+                    .output()
+            }
+        })
+        .await?
+        .context("cannot run pg_basebackup")?;
+        if !output.status.success() {
+            let _ = std::fs::remove_dir_all(&base);
+            bail!(
+                "pg_basebackup failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Cluster::run(base).await
+    }
+
+    /// Starts the server on the data directory `base/data`, retrying on another port if the one
+    /// picked was taken in the meantime.
+    async fn run(base: PathBuf) -> anyhow::Result<Cluster> {
+        let mut last_error = None;
+        for _ in 0..3 {
+            let port = free_port()?;
+            let mut command = Command::new("sh");
+            command
+                .arg("-c")
+                .arg(SUPERVISOR)
+                .arg("hc-test-postgres")
+                .arg(&base);
+            if is_root() {
+                command.args(setpriv_args());
+            }
+            command
+                .arg(bin("postgres"))
+                .arg("-D")
+                .arg(base.join("data"))
+                .arg("-k")
+                .arg(&base)
+                .args(["-c", "listen_addresses=127.0.0.1", "-p", &port.to_string()])
+                .args(["-c", "max_connections=200", "-F"])
+                .current_dir(&base)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                // Its own process group: a Ctrl-C meant for the test run must not kill the
+                // supervisor before it has cleaned up.
+                .process_group(0);
+            // The supervisor removes `base` itself once the server has stopped.
+            let mut child = command
+                .spawn()
+                .context("cannot start the postgres supervisor")?;
+            let stdin = child.stdin.take().context("supervisor has no stdin")?;
+            let cluster = Cluster {
+                port,
+                base: base.clone(),
+                supervisor: Mutex::new(Some((child, stdin))),
+            };
+            match cluster.wait_until_ready().await {
+                Ok(()) => return Ok(cluster),
+                Err(err) => last_error = Some(err),
+            }
+            if !base.exists() {
+                // The server failed and the supervisor already cleaned up; nothing to retry with.
+                break;
+            }
+        }
+        Err(last_error.unwrap_or_else(|| anyhow::anyhow!("postgres did not start")))
+    }
+
+    async fn wait_until_ready(&self) -> anyhow::Result<()> {
+        let ready = eventually(START_PATIENCE, || async {
+            if let Some(failure) = self.exited()? {
+                // Stop waiting: report through the Ok channel, handled below.
+                return Ok(Err(failure));
+            }
+            self.connect("postgres").await.map(|_| Ok(()))
+        })
+        .await
+        .with_context(|| format!("postgres on port {} did not accept connections", self.port))?;
+        ready.map_err(|failure| anyhow::anyhow!("postgres on port {} exited: {failure}", self.port))
+    }
+
+    /// `Some(log)` when the supervisor has exited.
+    fn exited(&self) -> anyhow::Result<Option<String>> {
+        let mut guard = self
+            .supervisor
+            .lock()
+            .map_err(|_| anyhow::anyhow!("supervisor lock poisoned"))?;
+        let Some((child, _)) = guard.as_mut() else {
+            return Ok(Some("stopped".to_owned()));
+        };
+        match child.try_wait()? {
+            None => Ok(None),
+            Some(status) => {
+                let mut log = String::new();
+                if let Some(stderr) = child.stderr.as_mut() {
+                    let _ = stderr.read_to_string(&mut log);
+                }
+                *guard = None;
+                Ok(Some(format!("{status}: {}", log.trim())))
+            }
+        }
+    }
+
+    /// The TCP port the server listens on (on `127.0.0.1`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The directory holding the data directory, the Unix socket and the server log.
+    pub fn base_dir(&self) -> &Path {
+        &self.base
+    }
+
+    /// Opens a connection to `dbname` as `postgres`, driven by a task on the current runtime.
+    ///
+    /// Keep the client within one test: each `#[tokio::test]` has its own runtime.
+    pub async fn connect(&self, dbname: &str) -> anyhow::Result<Client> {
+        let (client, connection) = tokio_postgres::Config::new()
+            .host("127.0.0.1")
+            .port(self.port)
+            .user("postgres")
+            .dbname(dbname)
+            .application_name("hc-tests")
+            .connect_timeout(Duration::from_secs(5))
+            .connect(NoTls)
+            .await
+            .with_context(|| format!("cannot connect to {dbname} on port {}", self.port))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    /// The variables a service would read to use `dbname` in this cluster.
+    pub fn vars(&self, dbname: &str) -> HashMap<String, String> {
+        HashMap::from(
+            [
+                ("DB", "postgres"),
+                ("DB_HOST", "127.0.0.1"),
+                ("DB_PORT", &self.port.to_string()),
+                ("DB_NAME", dbname),
+                ("DB_USER", "postgres"),
+                ("DB_SSLMODE", "disable"),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+    }
+
+    /// Creates an empty database (no project schema).
+    pub async fn create_database(&self, dbname: &str) -> anyhow::Result<()> {
+        self.connect("postgres")
+            .await?
+            .batch_execute(&format!("CREATE DATABASE \"{dbname}\" TEMPLATE template0"))
+            .await
+            .with_context(|| format!("cannot create database {dbname}"))
+    }
+
+    /// Runs a SQL file (for example Healthchecks' schema dump) in `dbname` as one transaction.
+    ///
+    /// psql meta-commands (`\restrict` lines that newer `pg_dump` writes) are skipped, so this
+    /// does not depend on the psql version.
+    pub async fn load_sql_file(&self, dbname: &str, path: &Path) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let sql: String = text
+            .lines()
+            .filter(|line| !line.starts_with('\\'))
+            .flat_map(|line| [line, "\n"])
+            .collect();
+        // A fresh connection: the dump empties search_path for its session.
+        self.connect(dbname)
+            .await?
+            .batch_execute(&sql)
+            .await
+            .with_context(|| format!("cannot load {} into {dbname}", path.display()))
+    }
+
+    /// Promotes a hot standby to a primary and waits until it accepts writes.
+    pub async fn promote(&self) -> anyhow::Result<()> {
+        let client = self.connect("postgres").await?;
+        let promoted: bool = client
+            .query_one("SELECT pg_promote(true, 60)", &[])
+            .await
+            .context("pg_promote failed")?
+            .try_get(0)?;
+        if !promoted {
+            bail!("pg_promote did not finish within 60 s");
+        }
+        Ok(())
+    }
+
+    /// Stops the server (fast shutdown: sessions are ended) and waits until it is gone; the
+    /// supervisor removes the data directory.
+    pub fn stop(&self) -> anyhow::Result<()> {
+        let taken = self
+            .supervisor
+            .lock()
+            .map_err(|_| anyhow::anyhow!("supervisor lock poisoned"))?
+            .take();
+        if let Some((mut child, stdin)) = taken {
+            drop(stdin);
+            child
+                .wait()
+                .context("cannot wait for the postgres supervisor")?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// The shared cluster of this test process, started on first use, with [`TEMPLATE`] loaded.
+pub async fn shared_cluster() -> &'static Cluster {
+    static SHARED: OnceCell<Cluster> = OnceCell::const_new();
+    let result = SHARED
+        .get_or_try_init(|| async {
+            let cluster = Cluster::start().await?;
+            cluster.create_database(TEMPLATE).await?;
+            let client = cluster.connect(TEMPLATE).await?;
+            hc_core::schema::apply(&client).await?;
+            drop(client);
+            // CREATE DATABASE … TEMPLATE fails while anyone is connected to the template.
+            eventually(Duration::from_secs(10), || async {
+                let n: i64 = cluster
+                    .connect("postgres")
+                    .await?
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+                        &[&TEMPLATE],
+                    )
+                    .await?
+                    .try_get(0)?;
+                anyhow::ensure!(n == 0, "{n} sessions still on the template");
+                Ok(())
+            })
+            .await?;
+            anyhow::Ok(cluster)
+        })
+        .await;
+    match result {
+        Ok(cluster) => cluster,
+        Err(err) => panic!("cannot start the test PostgreSQL: {err:#}"),
+    }
+}
+
+/// A database of its own for one test, in the shared cluster.
+///
+/// Dropping it drops the database (`WITH (FORCE)`, ending the pool's sessions).
+#[derive(Debug)]
+pub struct TestDb {
+    /// Database name.
+    pub name: String,
+    /// Configuration as a service would parse it from [`TestDb::vars`].
+    pub config: DbConfig,
+    /// A pool on this database (`application_name` `hc-tests`).
+    pub pool: Pool,
+    cluster: &'static Cluster,
+}
+
+impl TestDb {
+    /// A database holding the project schema (a copy of the template), and no rows.
+    pub async fn new() -> TestDb {
+        let cluster = shared_cluster().await;
+        let name = next_name();
+        let create = format!("CREATE DATABASE \"{name}\" TEMPLATE \"{TEMPLATE}\"");
+        let created = async {
+            cluster
+                .connect("postgres")
+                .await?
+                .batch_execute(&create)
+                .await
+                .map_err(anyhow::Error::from)
+        };
+        if let Err(err) = created.await {
+            panic!("cannot create test database {name}: {err:#}");
+        }
+        TestDb::open(cluster, name)
+    }
+
+    /// A database without any table.
+    pub async fn empty() -> TestDb {
+        let cluster = shared_cluster().await;
+        let name = next_name();
+        if let Err(err) = cluster.create_database(&name).await {
+            panic!("{err:#}");
+        }
+        TestDb::open(cluster, name)
+    }
+
+    /// A database holding what the SQL file `path` creates (for example Healthchecks' dump).
+    pub async fn from_sql_file(path: &Path) -> TestDb {
+        let db = TestDb::empty().await;
+        if let Err(err) = db.cluster.load_sql_file(&db.name, path).await {
+            panic!("{err:#}");
+        }
+        db
+    }
+
+    fn open(cluster: &'static Cluster, name: String) -> TestDb {
+        let vars = cluster.vars(&name);
+        let config = DbConfig::from_vars(&vars).expect("the harness's variables are valid");
+        let pool =
+            hc_core::db::create_pool(&config, "hc-tests").expect("the harness's config is valid");
+        TestDb {
+            name,
+            config,
+            pool,
+            cluster,
+        }
+    }
+
+    /// A pooled connection.
+    pub async fn client(&self) -> deadpool_postgres::Object {
+        match self.pool.get().await {
+            Ok(client) => client,
+            Err(err) => panic!("cannot connect to test database {}: {err}", self.name),
+        }
+    }
+
+    /// The variables a service would read to use this database (`DB`, `DB_HOST`, `DB_PORT`, …).
+    pub fn vars(&self) -> HashMap<String, String> {
+        self.cluster.vars(&self.name)
+    }
+
+    /// The cluster the database lives in.
+    pub fn cluster(&self) -> &'static Cluster {
+        self.cluster
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        // Async work in Drop: a thread with its own small runtime, because the test's runtime
+        // may be shutting down (or panicking) right now.
+        let cluster = self.cluster;
+        let drop_sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        let dropper = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                cluster
+                    .connect("postgres")
+                    .await?
+                    .batch_execute(&drop_sql)
+                    .await?;
+                anyhow::Ok(())
+            })
+        });
+        // A database left behind only costs disk space until the cluster goes away.
+        let _ = dropper.join();
+    }
+}
+
+fn next_name() -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    format!("test_{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The directory of PostgreSQL's server programs: Debian's `/usr/lib/postgresql/<newest>/bin`,
+/// else whatever `PATH` finds.
+fn bin_dir() -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("postgres").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+/// The path of a PostgreSQL program.
+pub fn bin(program: &str) -> PathBuf {
+    match bin_dir() {
+        Some(dir) => dir.join(program),
+        None => PathBuf::from(program),
+    }
+}
+
+fn is_root() -> bool {
+    // The owner of /proc/self is the effective user: no unsafe geteuid() needed.
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+fn setpriv_args() -> [&'static str; 4] {
+    [
+        "setpriv",
+        "--reuid=postgres",
+        "--regid=postgres",
+        "--init-groups",
+    ]
+}
+
+/// A command for a program that refuses to run as root: as root it runs as `postgres`.
+fn as_postgres(program: &Path) -> Command {
+    if is_root() {
+        let [setpriv, rest @ ..] = setpriv_args();
+        let mut command = Command::new(setpriv);
+        command.args(rest).arg("--").arg(program);
+        command
+    } else {
+        Command::new(program)
+    }
+}
+
+/// A fresh directory for one cluster, owned by the user the server runs as, mode 0700.
+fn make_base_dir() -> anyhow::Result<PathBuf> {
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(sweep_dead_runs);
+    let base = unique_path("hc-pg");
+    std::fs::create_dir(&base).with_context(|| format!("cannot create {}", base.display()))?;
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700))?;
+    if is_root() {
+        let (uid, gid) = postgres_ids()?;
+        std::os::unix::fs::chown(&base, Some(uid), Some(gid))
+            .with_context(|| format!("cannot give {} to postgres", base.display()))?;
+    }
+    Ok(base)
+}
+
+/// Removes cluster directories of test processes that no longer exist.
+///
+/// A running cluster's supervisor removes its own directory, even after a crash of the test
+/// process; only a run killed during `initdb` or `pg_basebackup` leaves one behind.
+fn sweep_dead_runs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|name| name.strip_prefix("hc-pg-"))
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The `postgres` user's uid and gid, from `/etc/passwd`.
+fn postgres_ids() -> anyhow::Result<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").context("cannot read /etc/passwd")?;
+    for line in passwd.lines() {
+        let fields: Vec<&str> = line.split(':').collect();
+        if let ["postgres", _, uid, gid, ..] = fields[..] {
+            return Ok((uid.parse()?, gid.parse()?));
+        }
+    }
+    bail!("there is no postgres user: install PostgreSQL (apt-get install postgresql)")
+}
+
+/// A loopback port nobody listens on right now.
+fn free_port() -> anyhow::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
+    Ok(listener.local_addr()?.port())
+}
