@@ -44,6 +44,7 @@ fn services_not_built_yet_say_so_and_fail() {
         let run = Command::new(binary(name))
             .env_clear()
             .env("RUST_LOG", "info")
+            .env("DB", "postgres")
             .output()
             .unwrap();
         assert_eq!(
@@ -64,4 +65,33 @@ fn unknown_arguments_are_usage_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--frobnicate"));
+}
+
+#[test]
+fn a_bad_variable_exits_78_naming_it() {
+    for name in BINARIES {
+        let run = Command::new(binary(name))
+            .env_clear()
+            .env("DB", "postgres")
+            .env("DB_PORT", "54x32")
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(78), "{name}: {run:?}");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(
+            stderr.contains("DB_PORT"),
+            "{name} names the variable: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn sqlite_configuration_is_refused() {
+    // Healthchecks falls back to SQLite without DB; the services must not run against another database.
+    let run = Command::new(binary("hc-prune"))
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(78), "{run:?}");
+    assert!(String::from_utf8_lossy(&run.stderr).contains("DB"));
 }
