@@ -1,5 +1,10 @@
 //! The one integration-test binary; each module below is one area of behaviour.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test binary: a failed unwrap is a failed test, with its location"
+)]
+
 // Secrets from files and systemd credentials, DB_* errors and their exit code.
 mod config;
 // A pool with primary and hot standby keeps writing after a promotion, without a restart.
