@@ -19,7 +19,10 @@ pub struct Env {
 
 impl Env {
     /// Captures the process environment (variables that are not valid UTF-8 are skipped).
-    #[allow(clippy::disallowed_methods, reason = "the one place that reads the environment")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the one place that reads the environment"
+    )]
     pub fn capture() -> Env {
         Env {
             vars: std::env::vars_os()

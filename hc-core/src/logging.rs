@@ -9,8 +9,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// Under systemd, logs go to journald with structured fields; when no journald listens,
 /// they go to stderr without timestamps or colour (the journal adds its own).
 pub fn init(rust_log: Option<&str>, under_systemd: bool) {
-    let filter = EnvFilter::try_new(rust_log.unwrap_or("info"))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_new(rust_log.unwrap_or("info")).unwrap_or_else(|_| EnvFilter::new("info"));
     let registry = tracing_subscriber::registry().with(filter);
     if under_systemd {
         if let Ok(journald) = tracing_journald::layer() {

@@ -21,7 +21,10 @@ where
         env.get("RUST_LOG").as_deref(),
         env.get("JOURNAL_STREAM").is_some(),
     );
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             tracing::error!("cannot start the tokio runtime: {err}");

@@ -6,7 +6,11 @@ use clap::Parser;
 
 /// Exports the status-page metrics of the hc toolkit.
 #[derive(Parser)]
-#[command(version, about, long_about = "Exports the status-page metrics: processed pings, queued pings, notifications sent, queued notifications.\n\nNOT IMPLEMENTED YET: this binary exits with status 1 when started.")]
+#[command(
+    version,
+    about,
+    long_about = "Exports the status-page metrics: processed pings, queued pings, notifications sent, queued notifications.\n\nNOT IMPLEMENTED YET: this binary exits with status 1 when started."
+)]
 struct Cli {}
 
 fn main() -> ExitCode {

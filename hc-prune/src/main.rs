@@ -6,7 +6,11 @@ use clap::Parser;
 
 /// Removes old pings, notifications, flips and their stored objects.
 #[derive(Parser)]
-#[command(version, about, long_about = "Removes old pings, notifications, flips and the matching stored objects; run by hc-prune.timer.\n\nNOT IMPLEMENTED YET: this binary exits with status 1 when started.")]
+#[command(
+    version,
+    about,
+    long_about = "Removes old pings, notifications, flips and the matching stored objects; run by hc-prune.timer.\n\nNOT IMPLEMENTED YET: this binary exits with status 1 when started."
+)]
 struct Cli {}
 
 fn main() -> ExitCode {

@@ -89,7 +89,11 @@ fn next_times(request: &Value) -> Result<Vec<String>, String> {
         None | Some(Value::Null) => ScheduleKind::Cron,
         Some(Value::String(s)) if s == "cron" => ScheduleKind::Cron,
         Some(Value::String(s)) if s == "oncalendar" => ScheduleKind::OnCalendar,
-        Some(other) => return Err(format!("unknown kind {other}: use \"cron\" or \"oncalendar\"")),
+        Some(other) => {
+            return Err(format!(
+                "unknown kind {other}: use \"cron\" or \"oncalendar\""
+            ));
+        }
     };
     let n = match object.get("n") {
         None | Some(Value::Null) => DEFAULT_N,
@@ -124,7 +128,12 @@ fn parse_start(text: &str, zone: &Zone) -> Result<DateTime<Utc>, String> {
     let local = naive.and_utc().timestamp();
     let t = match zone.from_local(local) {
         LocalInstants::Single(t) | LocalInstants::Ambiguous(t, _) => t,
-        LocalInstants::None => return Err(format!("\"start\" {text:?} does not exist in {}", zone.name())),
+        LocalInstants::None => {
+            return Err(format!(
+                "\"start\" {text:?} does not exist in {}",
+                zone.name()
+            ));
+        }
     };
     DateTime::from_timestamp(t, naive.and_utc().timestamp_subsec_nanos())
         .ok_or_else(|| format!("\"start\" is out of range: {text:?}"))
@@ -134,7 +143,8 @@ fn parse_start(text: &str, zone: &Zone) -> Result<DateTime<Utc>, String> {
 pub fn format_in_zone(t: DateTime<Utc>, zone: &Zone) -> String {
     let offset = FixedOffset::east_opt(zone.offset_at(t.timestamp()))
         .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero is a valid offset"));
-    t.with_timezone(&offset).to_rfc3339_opts(SecondsFormat::Secs, false)
+    t.with_timezone(&offset)
+        .to_rfc3339_opts(SecondsFormat::Secs, false)
 }
 
 #[cfg(test)]
@@ -150,12 +160,20 @@ mod tests {
     fn malformed_json_gets_an_error_line() {
         let got = answer("{not json");
         assert_eq!(got["id"], Value::Null);
-        assert!(got["error"].as_str().unwrap().starts_with("malformed request"));
+        assert!(
+            got["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("malformed request")
+        );
     }
 
     #[test]
     fn missing_expr() {
-        check(r#"{"id": 3}"#, json!({"id": 3, "error": "missing \"expr\""}));
+        check(
+            r#"{"id": 3}"#,
+            json!({"id": 3, "error": "missing \"expr\""}),
+        );
     }
 
     #[test]
@@ -173,7 +191,10 @@ mod tests {
     #[test]
     fn unknown_zone() {
         let got = answer(r#"{"id": 6, "expr": "* * * * *", "tz": "Mars/Base"}"#);
-        assert!(got["error"].as_str().unwrap().contains("time zone"), "{got}");
+        assert!(
+            got["error"].as_str().unwrap().contains("time zone"),
+            "{got}"
+        );
     }
 
     #[test]
@@ -194,7 +215,9 @@ mod tests {
     #[test]
     fn formats_with_the_zones_offset() {
         let riga = Zone::from_name("Europe/Riga").unwrap();
-        let t = DateTime::parse_from_rfc3339("2021-03-29T02:30:00+03:00").unwrap().with_timezone(&Utc);
+        let t = DateTime::parse_from_rfc3339("2021-03-29T02:30:00+03:00")
+            .unwrap()
+            .with_timezone(&Utc);
         assert_eq!(format_in_zone(t, &riga), "2021-03-29T02:30:00+03:00");
         assert_eq!(format_in_zone(t, &Zone::utc()), "2021-03-28T23:30:00+00:00");
     }

@@ -23,5 +23,7 @@ impl Config {
 
 /// Runs the alert loop until `shutdown` is cancelled.
 pub async fn run(_config: Config, _shutdown: CancellationToken) -> anyhow::Result<()> {
-    anyhow::bail!("the hc-sendalerts alert loop is not implemented yet; only `hc-sendalerts schedule` works")
+    anyhow::bail!(
+        "the hc-sendalerts alert loop is not implemented yet; only `hc-sendalerts schedule` works"
+    )
 }

@@ -6,7 +6,11 @@ use clap::Parser;
 
 /// Ping endpoint of the hc toolkit: records every ping over HTTP.
 #[derive(Parser)]
-#[command(version, about, long_about = "Ping endpoint of the hc toolkit: records every ping over HTTP.\n\nNOT IMPLEMENTED YET: this binary exits with status 1 when started.\nConfiguration comes from the environment (DB_*, PING_BODY_LIMIT, ...).")]
+#[command(
+    version,
+    about,
+    long_about = "Ping endpoint of the hc toolkit: records every ping over HTTP.\n\nNOT IMPLEMENTED YET: this binary exits with status 1 when started.\nConfiguration comes from the environment (DB_*, PING_BODY_LIMIT, ...)."
+)]
 struct Cli {}
 
 fn main() -> ExitCode {

@@ -2,4 +2,5 @@
 //!
 //! Nothing here is mocked: PostgreSQL is a real server started once per test run.
 
+pub mod systemd_calendar;
 pub mod venv;

@@ -11,7 +11,9 @@ use hc_core::config::{Env, Vars};
 /// Panics with instructions when the venv is missing: the oracle tests cannot run without it.
 pub fn python() -> PathBuf {
     let Some(dir) = Env::capture().get("HC_TEST_VENV") else {
-        panic!("HC_TEST_VENV is not set: run the suite with `cargo xtask test`, which creates the venv")
+        panic!(
+            "HC_TEST_VENV is not set: run the suite with `cargo xtask test`, which creates the venv"
+        )
     };
     let python = PathBuf::from(dir).join("bin/python");
     assert!(
