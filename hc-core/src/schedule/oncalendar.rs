@@ -524,3 +524,458 @@ fn end_of_month_day(year: i64, month: i64, back: i64) -> i64 {
         day
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, FixedOffset};
+    use proptest::prelude::*;
+
+    fn instant(s: &str) -> i64 {
+        DateTime::parse_from_rfc3339(s).unwrap().timestamp()
+    }
+
+    fn rfc3339(zone: &Zone, t: i64) -> String {
+        let offset = FixedOffset::east_opt(zone.offset_at(t)).unwrap();
+        DateTime::from_timestamp(t, 0)
+            .unwrap()
+            .with_timezone(&offset)
+            .to_rfc3339()
+    }
+
+    /// The next fire times of `text` in zone `tz` after `start`, compared as RFC 3339 strings
+    /// in that zone; every expected value was taken from `systemd-analyze calendar` (252).
+    #[track_caller]
+    fn check(tz: &str, text: &str, start: &str, expected: &[&str]) {
+        let zone = Zone::from_name(tz).unwrap();
+        let cal = OnCalendar::parse(text, &zone).unwrap();
+        let mut t = instant(start);
+        let mut got = Vec::new();
+        for _ in 0..expected.len() {
+            let Some(next) = cal.next_after(t) else { break };
+            got.push(rfc3339(&zone, next));
+            t = next;
+        }
+        assert_eq!(got, expected, "{text:?} in {tz} after {start}");
+    }
+
+    #[track_caller]
+    fn check_never(text: &str, start: &str) {
+        let cal = OnCalendar::parse(text, &Zone::utc()).unwrap();
+        assert_eq!(cal.next_after(instant(start)), None, "{text:?}");
+    }
+
+    #[track_caller]
+    fn check_rejected(text: &str) {
+        let err = OnCalendar::parse(text, &Zone::utc()).unwrap_err();
+        assert!(!err.message().is_empty());
+    }
+
+    #[track_caller]
+    fn check_accepted(text: &str) {
+        OnCalendar::parse(text, &Zone::utc()).unwrap();
+    }
+
+    #[test]
+    fn rejects_what_systemd_rejects() {
+        for text in [
+            "*/5:00",
+            "*-*-*/10",
+            "12",
+            "5..1:00",
+            "*-*-31/2",
+            "*:0/60",
+            "*:50/20",
+            "12:00:60",
+            "1969-12-31",
+            "2300-01-01",
+            "*-*~0",
+            "*-*~4/4",
+            "12:00:05.",
+            "*:0.5",
+            "12:00:1.5..2",
+            "1,,2:00",
+            "1,2,:00",
+            "12:00,",
+            "Mon..",
+            "Fri..Mon 12:00",
+            "Mond 12:00",
+            "UTC",
+            "12:00  UTC",
+            "1/0:00",
+            "@1.5",
+            "2022-01-01T12:00",
+            "12:00 Mars/Olympus",
+            "",
+            "  \n ",
+        ] {
+            check_rejected(text);
+        }
+    }
+
+    #[test]
+    fn accepts_what_systemd_accepts() {
+        for text in [
+            "Mon-Fri 12:00",
+            "mon,WED..fri 1:2:3",
+            "Mon,",
+            "Mon",
+            "*:59..59",
+            "*:54..55/18",
+            "*-*-* 1..2/5:00",
+            "*-05~07/1",
+            "*~01",
+            "@1700000000",
+            "12:00:0.5/0.25",
+            "2024-1-1 00:00:00.1234567",
+            "Daily",
+            "12:00 utc",
+            "daily GMT",
+            "hourly Europe/Riga",
+        ] {
+            check_accepted(text);
+        }
+    }
+
+    #[test]
+    fn refuses_huge_numbers_without_allocating() {
+        check_rejected("*-*-* 0..1000000000:00");
+        check_rejected("99999999999999999999999999:00");
+        check_rejected(&"1,".repeat(300));
+        check_rejected(&"x".repeat(2000));
+    }
+
+    #[test]
+    fn two_digit_years_are_this_century_below_70() {
+        check(
+            "UTC",
+            "22-01-01 12:00",
+            "2021-06-01T00:00:00Z",
+            &["2022-01-01T12:00:00+00:00"],
+        );
+        check(
+            "UTC",
+            "99-01-01",
+            "1998-06-01T00:00:00Z",
+            &["1999-01-01T00:00:00+00:00"],
+        );
+    }
+
+    #[test]
+    fn shorthands() {
+        check(
+            "UTC",
+            "weekly",
+            "2024-01-01T00:00:00Z",
+            &["2024-01-08T00:00:00+00:00"],
+        );
+        check(
+            "UTC",
+            "quarterly",
+            "2024-01-01T00:00:00Z",
+            &["2024-04-01T00:00:00+00:00", "2024-07-01T00:00:00+00:00"],
+        );
+        check(
+            "UTC",
+            "minutely",
+            "2024-01-01T00:00:30Z",
+            &["2024-01-01T00:01:00+00:00"],
+        );
+    }
+
+    #[test]
+    fn next_is_strictly_after() {
+        check(
+            "UTC",
+            "00:00",
+            "2024-01-01T00:00:00Z",
+            &["2024-01-02T00:00:00+00:00"],
+        );
+        check(
+            "UTC",
+            "*-*-1/10",
+            "2024-01-31T12:00:00Z",
+            &["2024-02-01T00:00:00+00:00", "2024-02-11T00:00:00+00:00"],
+        );
+    }
+
+    #[test]
+    fn last_days_of_month() {
+        check(
+            "UTC",
+            "*-*~03",
+            "2024-01-01T00:00:00Z",
+            &["2024-01-29T00:00:00+00:00", "2024-02-27T00:00:00+00:00"],
+        );
+        check(
+            "UTC",
+            "Mon *-05~07/1",
+            "2024-01-01T00:00:00Z",
+            &["2024-05-27T00:00:00+00:00", "2025-05-26T00:00:00+00:00"],
+        );
+        // A stepped range is cut to its last value before it is counted from the month's end.
+        check(
+            "UTC",
+            "*-06~2..5/2",
+            "2026-06-01T00:00:00Z",
+            &["2026-06-27T00:00:00+00:00", "2026-06-29T00:00:00+00:00"],
+        );
+        check(
+            "UTC",
+            "*-06~4..5/4",
+            "2026-06-01T00:00:00Z",
+            &["2026-06-27T00:00:00+00:00"],
+        );
+    }
+
+    #[test]
+    fn systemd_step_overshoot_is_copied() {
+        // A step running past the end of the hour on the day's last hour: systemd keeps the
+        // carried minute, so 00:00 is skipped (timers really fire at 00:45).
+        check(
+            "UTC",
+            "*:0/45",
+            "2024-01-01T23:50:00Z",
+            &["2024-01-02T00:45:00+00:00", "2024-01-02T01:00:00+00:00"],
+        );
+        check(
+            "UTC",
+            "*:10/35",
+            "2024-01-01T23:50:00Z",
+            &["2024-01-02T00:45:00+00:00"],
+        );
+        check(
+            "UTC",
+            "*:*:0/45",
+            "2024-01-01T12:59:50Z",
+            &["2024-01-01T13:00:45+00:00"],
+        );
+        check(
+            "UTC",
+            "0/15:00",
+            "2024-01-31T16:00:00Z",
+            &["2024-02-01T15:00:00+00:00"],
+        );
+        check(
+            "UTC",
+            "*-*-1/20",
+            "2024-12-22T00:00:00Z",
+            &["2025-01-21T00:00:00+00:00"],
+        );
+        // One field of carry is handled correctly.
+        check(
+            "UTC",
+            "*:0/45",
+            "2024-01-01T00:46:00Z",
+            &["2024-01-01T01:00:00+00:00"],
+        );
+        check(
+            "UTC",
+            "*:*:0/45",
+            "2024-01-01T12:30:50Z",
+            &["2024-01-01T12:31:00+00:00"],
+        );
+        check(
+            "UTC",
+            "0/15:00",
+            "2024-01-01T16:00:00Z",
+            &["2024-01-02T00:00:00+00:00"],
+        );
+    }
+
+    #[test]
+    fn skipped_times_do_not_fire() {
+        check(
+            "America/New_York",
+            "02:30",
+            "2021-03-13T12:00:00-05:00",
+            &["2021-03-15T02:30:00-04:00"],
+        );
+        check(
+            "America/New_York",
+            "*:30",
+            "2021-03-14T01:45:00-05:00",
+            &["2021-03-14T03:30:00-04:00"],
+        );
+        check(
+            "Australia/Lord_Howe",
+            "*:15",
+            "2021-10-03T01:00:00+10:30",
+            &["2021-10-03T01:15:00+10:30", "2021-10-03T03:15:00+11:00"],
+        );
+        check(
+            "Australia/Lord_Howe",
+            "*:45",
+            "2021-10-03T01:50:00+10:30",
+            &["2021-10-03T02:45:00+11:00"],
+        );
+    }
+
+    #[test]
+    fn dublin_gap_moves_forward() {
+        check(
+            "Europe/Dublin",
+            "*:00",
+            "2021-03-28T00:30:00+00:00",
+            &["2021-03-28T02:00:00+01:00", "2021-03-28T03:00:00+01:00"],
+        );
+        check(
+            "Europe/Dublin",
+            "0,1,2,3:15",
+            "2021-03-28T00:30:00+00:00",
+            &["2021-03-28T02:15:00+01:00"],
+        );
+        check(
+            "Europe/Dublin",
+            "12:00",
+            "2021-03-27T23:00:00+00:00",
+            &["2021-03-28T12:00:00+01:00"],
+        );
+        check(
+            "Europe/Dublin",
+            "01:30",
+            "2021-03-27T23:00:00+00:00",
+            &["2021-03-29T01:30:00+01:00"],
+        );
+    }
+
+    #[test]
+    fn repeated_hour_fires_on_first_pass_only() {
+        check(
+            "America/New_York",
+            "*:0/20",
+            "2021-11-07T00:50:00-04:00",
+            &[
+                "2021-11-07T01:00:00-04:00",
+                "2021-11-07T01:20:00-04:00",
+                "2021-11-07T01:40:00-04:00",
+                "2021-11-07T02:00:00-05:00",
+            ],
+        );
+        check(
+            "America/New_York",
+            "01:30",
+            "2021-11-06T12:00:00-04:00",
+            &["2021-11-07T01:30:00-04:00", "2021-11-08T01:30:00-05:00"],
+        );
+    }
+
+    #[test]
+    fn start_in_second_pass_gets_second_pass_times() {
+        check(
+            "America/New_York",
+            "*:0/20",
+            "2021-11-07T01:10:00-05:00",
+            &["2021-11-07T01:20:00-05:00", "2021-11-07T01:40:00-05:00"],
+        );
+    }
+
+    #[test]
+    fn fractional_seconds_fire_in_their_whole_second() {
+        check(
+            "UTC",
+            "12:00:05.5",
+            "2024-01-01T12:00:04Z",
+            &["2024-01-01T12:00:05+00:00"],
+        );
+        // The fire at 12:00:05.5 is inside the start's own second: not strictly after it.
+        check(
+            "UTC",
+            "12:00:05.5",
+            "2024-01-01T12:00:05Z",
+            &["2024-01-02T12:00:05+00:00"],
+        );
+        // 12:00:00.5 and 12:00:00.75 count once, then 12:00:01.0 and 12:00:01.25 once.
+        check(
+            "UTC",
+            "12:00:0.5/0.25",
+            "2024-01-01T11:00:00Z",
+            &["2024-01-01T12:00:00+00:00", "2024-01-01T12:00:01+00:00"],
+        );
+    }
+
+    #[test]
+    fn each_line_has_its_own_zone_and_the_earliest_wins() {
+        check(
+            "Europe/Riga",
+            "12:00 UTC\n\n  09:00  \n",
+            "2024-01-01T00:00:00Z",
+            &["2024-01-01T09:00:00+02:00", "2024-01-01T14:00:00+02:00"],
+        );
+        check(
+            "UTC",
+            "08:00 America/New_York\n12:00",
+            "2024-01-01T00:00:00Z",
+            &["2024-01-01T12:00:00+00:00", "2024-01-01T13:00:00+00:00"],
+        );
+    }
+
+    #[test]
+    fn epoch_timestamps_fire_once() {
+        check(
+            "UTC",
+            "@1700000000",
+            "2023-01-01T00:00:00Z",
+            &["2023-11-14T22:13:20+00:00"],
+        );
+        check_never("@1700000000", "2024-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn never_within_the_horizon() {
+        check_never("*-02-30", "2024-01-01T00:00:00Z");
+        check_never("2020-01-01", "2024-01-01T00:00:00Z");
+        check_never("2090-01-01", "2024-01-01T00:00:00Z");
+        check(
+            "UTC",
+            "2070-01-01",
+            "2024-01-01T00:00:00Z",
+            &["2070-01-01T00:00:00+00:00"],
+        );
+    }
+
+    #[test]
+    fn civil_dates_round_trip() {
+        for days in [-1, 0, 59, 365, 11_016, 19_782, 84_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+        assert_eq!(days_in_month(2024, 2), 29);
+        assert_eq!(days_in_month(2023, 2), 28);
+        assert_eq!(days_in_month(2023, 12), 31);
+    }
+
+    #[test]
+    fn end_of_month_days() {
+        assert_eq!(end_of_month_day(2024, 2, 1), 29);
+        assert_eq!(end_of_month_day(2024, 2, 29), 1);
+        assert_eq!(end_of_month_day(2024, 2, 30), -1);
+        assert_eq!(end_of_month_day(2024, 2, -1), -1);
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,80}") {
+            if let Ok(cal) = OnCalendar::parse(&text, &Zone::utc()) {
+                let _ = cal.next_after(1_700_000_000);
+            }
+        }
+
+        #[test]
+        fn calendar_like_text_gives_increasing_times(
+            text in "(Mon|fri|Sat\\.\\.Sun )?([0-9*]{1,4}(\\.\\.[0-9]{1,2})?(/[0-9])?-)?([0-9*]{1,2}[-~])?[0-9*]{1,2} [0-9*]{1,2}(/[0-9]{1,2})?:[0-9*]{1,2}(,[0-9]{1,2})?(:[0-9*.]{1,4})?",
+            tz in prop::sample::select(vec!["UTC", "America/New_York", "Europe/Dublin", "Australia/Lord_Howe", "America/Santiago"]),
+            start in 1_500_000_000i64..2_000_000_000,
+        ) {
+            let zone = Zone::from_name(tz).unwrap();
+            if let Ok(cal) = OnCalendar::parse(&text, &zone) {
+                let mut t = start;
+                for _ in 0..5 {
+                    let Some(next) = cal.next_after(t) else { break };
+                    prop_assert!(next > t);
+                    t = next;
+                }
+            }
+        }
+    }
+}
