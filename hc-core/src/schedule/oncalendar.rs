@@ -18,8 +18,12 @@
 //!   carry, and when that carry crosses two fields only the field right below the changed one is
 //!   reset, so `*:0/45` from 23:50 fires at 00:45 (not 00:00) and `*:*:0/45` from 12:59:50 at
 //!   13:00:45. systemd timers really fire at those times, so a monitor must expect them there.
-//! * **Infinite loop** (copied): systemd gives up after 1000 search steps ("infinite loop in
-//!   calendar calculation") and the timer never elapses; we return `None` at the same point.
+//! * **Infinite loop** (partly copied): systemd gives up after 1000 search steps ("infinite loop
+//!   in calendar calculation", seen for hour steps such as `14/7:29` in New York in the days
+//!   before the spring-forward day) and the timer never elapses. The engine has the same
+//!   1000-step limit and then returns `None`, but its model of glibc does not reproduce every
+//!   loop: where it does not loop it returns the real next fire time (so a check still goes
+//!   down if the job never runs, which is what a monitor should report).
 //! * **Fractional seconds** (not a bug, a decision): systemd fires `12:00:05.5` half a second after
 //!   12:00:05; fire times here are whole seconds, so a fire is reported as the second it falls in,
 //!   several fires within one second count once, and a fire inside the start's own second is not
@@ -867,6 +871,17 @@ mod tests {
             "*:0/20",
             "2021-11-07T01:10:00-05:00",
             &["2021-11-07T01:20:00-05:00", "2021-11-07T01:40:00-05:00"],
+        );
+    }
+
+    #[test]
+    fn where_systemd_loops_forever_we_give_the_real_next_time() {
+        // systemd 252: "Infinite loop in calendar calculation" from this start.
+        check(
+            "America/New_York",
+            "14/7:29",
+            "2022-03-11T22:29:07-05:00",
+            &["2022-03-12T14:29:00-05:00", "2022-03-12T21:29:00-05:00"],
         );
     }
 
