@@ -296,11 +296,10 @@ impl Spec {
         clock.guess = clock.offset(start);
         let first = clock.local_tm(start);
         let horizon = first.year + i64::from(HORIZON_YEARS);
-        let (tm, usec) = self.find_next(&mut clock, first, horizon)?;
+        // The microseconds are dropped: a fire at x.5 s is reported as second x, which is never
+        // before `start` because the search only moves forward from it.
+        let (tm, _usec) = self.find_next(&mut clock, first, horizon)?;
         let (t, _) = clock.mktime(&tm);
-        // A fire at x.5 s is reported as second x; it is never before `start` because the search
-        // only moves forward from it.
-        let _ = usec;
         (t > after).then_some(t)
     }
 
