@@ -13,6 +13,8 @@ mod failover;
 mod processes;
 // Project schema SQL vs Healthchecks' dump, idempotence, the start-up schema check, factories.
 mod schema;
+// OnCalendar engine versus `systemd-analyze calendar`, expression by expression.
+mod schedule_oncalendar;
 // Conventions: file docs, no leftovers, dependency direction.
 mod tidy;
 // The systemd units: present, verified, sandboxed.

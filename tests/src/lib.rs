@@ -9,4 +9,5 @@ pub mod eventually;
 pub mod factories;
 pub mod postgres;
 pub mod scratch;
+pub mod systemd_calendar;
 pub mod venv;
