@@ -2,4 +2,6 @@
 //!
 //! Nothing here is mocked: PostgreSQL is a real server started once per test run.
 
+pub mod cronsim;
+pub mod debian_cron;
 pub mod venv;
