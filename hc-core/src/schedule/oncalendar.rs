@@ -9,9 +9,7 @@ pub struct OnCalendar {}
 impl OnCalendar {
     /// Parses one expression per line; lines without a zone use `default_zone`.
     pub fn parse(_text: &str, _default_zone: &Zone) -> Result<OnCalendar, ScheduleError> {
-        Err(ScheduleError::new(
-            "oncalendar schedules are not supported yet",
-        ))
+        Err(ScheduleError::new("oncalendar schedules are not supported yet"))
     }
 
     /// The first fire time (Unix seconds) strictly after `after`, within the horizon.
