@@ -21,6 +21,10 @@ use crate::schedule::{HORIZON_YEARS, Zone};
 /// Debian's limit for "small" jumps, in minutes (`3 * MINUTE_COUNT`).
 const BIG_JUMP: i64 = 180;
 
+/// Two days in minutes: more than any difference between two offsets of one zone (at most 26 hours)
+/// plus Debian's catch-up window.
+const SLACK: i64 = 2 * 1440;
+
 /// The earliest instant searched from (0001-01-01T00:00:00Z); earlier starts are moved up to it.
 const MIN_INSTANT: i64 = -62_135_596_800;
 
@@ -54,6 +58,16 @@ pub(super) fn next_after(cron: &Cron, zone: &Zone, after: i64) -> Option<i64> {
         let wall = t / 60 + shift;
         if wall >= horizon {
             return None;
+        }
+        // Leap over long stretches without any matching wall time (February 29 on a Monday)
+        // instead of visiting every offset change on the way. A fire at real minute T needs a
+        // matching wall minute at most BIG_JUMP minutes before wall(T), and one zone's offsets
+        // differ by far less than SLACK, so no fire can come before `skip`.
+        let w = cron.next_wall_match(wall - SLACK, horizon)?;
+        let skip = (w - shift - SLACK) * 60;
+        if skip > t {
+            t = skip;
+            continue;
         }
         match recent_jump(zone, t) {
             // Jobs matching a skipped wall time run at the first real minute after the jump.
