@@ -13,6 +13,8 @@ mod failover;
 mod processes;
 // Project schema SQL vs Healthchecks' dump, idempotence, the start-up schema check, factories.
 mod schema;
+// Cron engine versus cronsim and a brute-force Debian cron replay; the `schedule` command.
+mod schedule_cron;
 // OnCalendar engine versus `systemd-analyze calendar`, expression by expression.
 mod schedule_oncalendar;
 // Conventions: file docs, no leftovers, dependency direction.

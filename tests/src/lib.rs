@@ -5,6 +5,8 @@
 //! background effects are awaited with [`eventually::eventually`].
 
 pub mod binaries;
+pub mod cronsim;
+pub mod debian_cron;
 pub mod eventually;
 pub mod factories;
 pub mod postgres;

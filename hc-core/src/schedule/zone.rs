@@ -132,6 +132,89 @@ impl Zone {
     }
 }
 
+impl Zone {
+    /// The first instant strictly after `after` at which the UTC offset changes, if any.
+    ///
+    /// Transitions that only flip `is_dst` or rename the zone, without moving the clock, are skipped:
+    /// the cron engine needs to know where wall-clock time jumps, to apply Debian cron's rules there
+    /// without probing every minute.
+    pub fn next_offset_change(&self, after: i64) -> Option<i64> {
+        let tz = tz::TimeZone::as_ref(&self.tz);
+        let transitions = tz.transitions();
+        let first = transitions.partition_point(|tr| tr.unix_leap_time() <= after);
+        for tr in &transitions[first..] {
+            let t = tr.unix_leap_time();
+            if self.offset_at(t - 1) != self.offset_at(t) {
+                return Some(t);
+            }
+        }
+        // After the last listed transition the file's POSIX TZ string (the "extra rule") applies.
+        let Some(tz::timezone::TransitionRule::Alternate(rule)) = tz.extra_rule() else {
+            return None;
+        };
+        if rule.std().ut_offset() == rule.dst().ut_offset() {
+            return None;
+        }
+        let from = transitions
+            .last()
+            .map_or(after, |tr| after.max(tr.unix_leap_time()));
+        // The rule's day times are local (standard time for the start, daylight time for the end).
+        let start_utc = i64::from(rule.dst_start_time()) - i64::from(rule.std().ut_offset());
+        let end_utc = i64::from(rule.dst_end_time()) - i64::from(rule.dst().ut_offset());
+        let year = from.div_euclid(86_400 * 365_2425 / 10_000) + 1970;
+        // Rule times may lie outside [0h, 24h], so neighbouring years can hold the next change.
+        (year - 1..=year + 2)
+            .flat_map(|y| {
+                [
+                    rule_day_start(rule.dst_start(), y) * 86_400 + start_utc,
+                    rule_day_start(rule.dst_end(), y) * 86_400 + end_utc,
+                ]
+            })
+            .filter(|&t| t > from && self.offset_at(t - 1) != self.offset_at(t))
+            .min()
+    }
+}
+
+/// Days since 1970-01-01 of the date a POSIX TZ rule names in `year`.
+fn rule_day_start(day: &tz::timezone::RuleDay, year: i64) -> i64 {
+    use tz::timezone::RuleDay;
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let jan1 = days_from_civil(year, 1, 1);
+    match day {
+        // `Jn`: 1..=365, February 29 is never counted.
+        RuleDay::Julian1WithoutLeap(j) => {
+            let j = i64::from(j.get());
+            jan1 + j - 1 + i64::from(leap && j >= 60)
+        }
+        // `n`: 0..=365, February 29 counted.
+        RuleDay::Julian0WithLeap(j) => jan1 + i64::from(j.get()),
+        // `Mm.w.d`: day d (0 = Sunday) of week w (5 = last) of month m.
+        RuleDay::MonthWeekDay(mwd) => {
+            let month = i64::from(mwd.month());
+            let first = days_from_civil(year, month, 1);
+            let len = days_from_civil(year + i64::from(month == 12), month % 12 + 1, 1) - first;
+            let first_weekday = (first + 4).rem_euclid(7);
+            let mut day = (i64::from(mwd.week_day()) - first_weekday).rem_euclid(7)
+                + (i64::from(mwd.week()) - 1) * 7;
+            if day >= len {
+                day -= 7;
+            }
+            first + day
+        }
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 impl std::fmt::Debug for Zone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("Zone").field(&self.name).finish()
@@ -197,5 +280,52 @@ mod tests {
             lh.from_local(utc("2021-10-03T02:30:00Z")),
             LocalInstants::Single(_)
         ));
+    }
+
+    #[test]
+    fn next_offset_change_matches_a_scan() {
+        // Across the listed transitions and well into the POSIX-rule years, every zone the cron
+        // engine is tested in: scan hour by hour, then find the exact second by bisection.
+        for name in [
+            "America/New_York",
+            "Europe/Dublin",
+            "Australia/Lord_Howe",
+            "Pacific/Chatham",
+            "America/Santiago",
+            "America/Havana",
+            "Europe/Riga",
+            "Asia/Tokyo",
+        ] {
+            let zone = Zone::from_name(name).unwrap();
+            let mut t = utc("2015-01-01T00:00:00Z");
+            let end = utc("2060-01-01T00:00:00Z");
+            let mut expected = Vec::new();
+            while t < end {
+                if zone.offset_at(t) != zone.offset_at(t + 3600) {
+                    let (mut lo, mut hi) = (t, t + 3600);
+                    while hi - lo > 1 {
+                        let mid = (lo + hi) / 2;
+                        if zone.offset_at(mid) == zone.offset_at(t) {
+                            lo = mid
+                        } else {
+                            hi = mid
+                        }
+                    }
+                    expected.push(hi);
+                }
+                t += 3600;
+            }
+            let mut got = Vec::new();
+            let mut t = utc("2015-01-01T00:00:00Z");
+            while let Some(c) = zone.next_offset_change(t) {
+                if c >= end {
+                    break;
+                }
+                got.push(c);
+                t = c;
+            }
+            assert_eq!(got, expected, "{name}");
+        }
+        assert_eq!(Zone::utc().next_offset_change(0), None);
     }
 }
