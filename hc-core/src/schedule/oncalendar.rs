@@ -307,10 +307,19 @@ impl Spec {
     fn find_next(&self, clock: &mut Clock<'_>, first: Tm, horizon: i64) -> Option<(Tm, i64)> {
         let mut c = first;
         let mut usec: i64 = 0;
+        // Debian's systemd 252 (252.38 and later) carries the fix for searches that DST
+        // normalisation sends back before the start: once that happened, it stops forgetting the
+        // DST flag that `mktime` settled on, so the next normalisation moves forward.
+        let mut invalidate_dst = false;
         for _ in 0..MAX_SEARCH_STEPS {
-            // Normalise the current time, then forget its DST flag (systemd sets tm_isdst = -1).
+            // Normalise the current time, then forget its DST flag (systemd sets tm_isdst = -1)
+            // unless the search got stuck before.
             let (_, norm) = clock.mktime(&c);
-            c = Tm { isdst: -1, ..norm };
+            c = if invalidate_dst {
+                norm
+            } else {
+                Tm { isdst: -1, ..norm }
+            };
             if c.year > horizon {
                 return None;
             }
@@ -419,6 +428,15 @@ impl Spec {
                 }
                 Some(Bounds::Moved) => continue,
                 Some(Bounds::Good) => {}
+            }
+            // A candidate that is not after the start ("stuck", systemd's word) can only come from
+            // a DST normalisation that went backwards: advance an hour and let `mktime` decide.
+            // The start has no microseconds, so a candidate in the start's own second is fine.
+            let key = |t: &Tm| (t.year, t.mon, t.mday, t.hour, t.min, t.sec);
+            if key(&c) < key(&first) {
+                invalidate_dst = true;
+                c.hour += 1;
+                continue;
             }
             return Some((c, usec));
         }
@@ -783,6 +801,32 @@ mod tests {
             "0/15:00",
             "2024-01-01T16:00:00Z",
             &["2024-01-02T00:00:00+00:00"],
+        );
+    }
+
+    #[test]
+    fn a_search_sent_back_before_the_start_moves_on() {
+        // Chatham springs forward at 02:45 (+12:45 to +13:45). From 02:28, `:48` lands in the gap,
+        // normalises to 03:48, and the reset 03:00 (still in the gap, DST flag kept) reads back as
+        // 02:00: Debian's systemd 252 then advances an hour with the flag kept (answers from
+        // `systemd-analyze calendar`, 252.38). It skips 03:48, as systemd does.
+        check(
+            "Pacific/Chatham",
+            "*:16,48",
+            "2022-09-25T02:28:12+12:45",
+            &["2022-09-25T04:16:00+13:45", "2022-09-25T04:48:00+13:45"],
+        );
+        check(
+            "Pacific/Chatham",
+            "*:0,48",
+            "2022-09-25T02:28:12+12:45",
+            &["2022-09-25T04:00:00+13:45", "2022-09-25T04:48:00+13:45"],
+        );
+        check(
+            "Pacific/Chatham",
+            "*:44,48",
+            "2022-09-25T02:28:12+12:45",
+            &["2022-09-25T02:44:00+12:45", "2022-09-25T03:48:00+13:45"],
         );
     }
 
