@@ -255,38 +255,6 @@ struct Tally {
 /// The default seed, so CI runs are reproducible; `HC_ONCAL_SEED` explores others.
 const DEFAULT_SEED: u64 = 1;
 
-/// Whether `t` falls on a local date on which `zone` springs forward.
-fn on_spring_forward_day(zone: &Zone, t: i64) -> bool {
-    const HOURS_36: i64 = 36 * 3600;
-    let (mut lo, mut hi) = (t - HOURS_36, t + HOURS_36);
-    if zone.offset_at(lo) >= zone.offset_at(hi) {
-        return false;
-    }
-    // Binary search for the instant the offset increases.
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        if zone.offset_at(mid) == zone.offset_at(lo) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    zone.to_local(hi).div_euclid(86_400) == zone.to_local(t).div_euclid(86_400)
-}
-
-/// systemd 252 in Europe/Dublin (whose winter time tzdata marks as the daylight-saving side)
-/// can skip the whole spring-forward day; cron-semantics.md lists it as a bug not to copy.
-/// True when every time we give that systemd lacks is on such a day, and systemd has nothing
-/// we lack before our last time.
-fn dublin_spring_day_dropped(zone: &Zone, want: &[i64], got: &[i64]) -> bool {
-    let extra: Vec<i64> = got.iter().copied().filter(|t| !want.contains(t)).collect();
-    let last = got.last().copied().unwrap_or(i64::MIN);
-    zone.name() == "Europe/Dublin"
-        && !extra.is_empty()
-        && extra.iter().all(|&t| on_spring_forward_day(zone, t))
-        && want.iter().all(|t| got.contains(t) || *t > last)
-}
-
 /// Where our 50-year horizon ends systemd's list: the first fire more than 49 years after the
 /// one before it (the engine counts local years, so the exact cut is a few months either way).
 fn horizon_cut(base: i64, want: &[i64]) -> Option<usize> {
@@ -370,11 +338,6 @@ fn agrees_with_systemd_analyze() {
                     } else if horizon_cut(base, &want).is_some_and(|cut| got == want[..cut]) {
                         // Our 50-year horizon ends the list; systemd goes on to 2199.
                         *tally.known.entry("beyond 50-year horizon").or_default() += 1;
-                    } else if dublin_spring_day_dropped(&zone, &want, &got) {
-                        *tally
-                            .known
-                            .entry("systemd drops Dublin's spring-forward day")
-                            .or_default() += 1;
                     } else {
                         tally.failures.push(format!(
                             "{tz} base {base} {e:?}: systemd {want:?}, ours {got:?}"

@@ -6,8 +6,14 @@
 //!
 //! * A wall time skipped by a forward jump does not fire and is not moved (`02:30` in New York on
 //!   the spring-forward day); wildcard hours carry on after the gap (`*:30` fires at 03:30).
-//!   A time inside the gap normalises *forward*, also in Europe/Dublin, whose winter time tzdata
-//!   marks as the DST side (measured with `systemd-analyze calendar` on Debian 12).
+//!   A time inside the gap normalises to the side whose DST flag is set, as glibc's `mktime`
+//!   does: forward in most zones, backward in Europe/Dublin, whose winter time tzdata marks as
+//!   the DST side (checked against glibc and `systemd-analyze calendar` on Debian 12).
+//! * When normalisation sends the search back before its start, Debian's systemd 252 advances an
+//!   hour and from then on keeps the DST flag `mktime` chose (its `invalidate_dst` step); the
+//!   engine does the same (Pacific/Chatham's gap at 02:45: `*:16,48` from 02:28 gives 04:16).
+//! * `~` items (last days of the month) are computed through `mktime` like systemd does, because
+//!   that call moves glibc's remembered offset, which decides a later repeated wall time.
 //! * A repeated interval fires only on its first pass, for wildcard expressions too (`*:0/20`
 //!   leaves an 80-minute hole on the fall-back night), because an ambiguous wall time resolves
 //!   to the offset used last; a start inside the second pass therefore gets second-pass times.
@@ -18,6 +24,9 @@
 //!   carry, and when that carry crosses two fields only the field right below the changed one is
 //!   reset, so `*:0/45` from 23:50 fires at 00:45 (not 00:00) and `*:*:0/45` from 12:59:50 at
 //!   13:00:45. systemd timers really fire at those times, so a monitor must expect them there.
+//! * **Dublin's spring-forward day** (copied, as a consequence of the above): where a search
+//!   lands in Dublin's gap it normalises back into winter time, so some expressions skip the
+//!   whole day (`*-* 1..2:54..56,21..34/3,52:50` from 2023-03-25 20:56 next fires on the 27th).
 //! * **Infinite loop** (partly copied): systemd gives up after 1000 search steps ("infinite loop
 //!   in calendar calculation", seen for hour steps such as `14/7:29` in New York in the days
 //!   before the spring-forward day) and the timer never elapses. The engine has the same
@@ -209,12 +218,35 @@ impl Clock<'_> {
                             forward
                         }
                     }
-                    _ => forward,
+                    // Without a hint glibc prefers the side whose DST flag is set: forward in
+                    // most zones, backward in Europe/Dublin, whose winter time tzdata marks as
+                    // daylight-saving (checked against glibc's own mktime on Debian 12).
+                    _ => {
+                        if self.is_dst(backward) && !self.is_dst(forward) {
+                            backward
+                        } else {
+                            forward
+                        }
+                    }
                 }
             }
         };
         self.guess = local - t;
         (t, self.local_tm(t))
+    }
+
+    /// The day of `tm`'s month that is `back` days before the next month's first (`~` items),
+    /// or -1 when that is not in `tm`'s month. Computed as systemd does, through `mktime` on `tm`
+    /// with the date shifted, because that call moves glibc's remembered offset, which decides
+    /// later repeated wall times (Berlin's fall-back day with `*-*~02 *:48:54.5`).
+    fn end_of_month_day(&mut self, tm: &Tm, back: i64) -> i64 {
+        let shifted = Tm {
+            mon: tm.mon + 1,
+            mday: 1 - back,
+            ..*tm
+        };
+        let (_, norm) = self.mktime(&shifted);
+        if norm.mon == tm.mon { norm.mday } else { -1 }
     }
 
     /// glibc honours an explicit DST flag that disagrees with the zone by borrowing the offset
@@ -268,10 +300,6 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    days_from_civil(year + month / 12, month % 12 + 1, 1) - days_from_civil(year, month, 1)
 }
 
 /// Why a field search moved on.
@@ -355,7 +383,8 @@ impl Spec {
                 Some(Bounds::Good) => {}
             }
 
-            let eom = self.end_of_month.then_some((c.year, c.mon + 1));
+            let tm = c;
+            let eom = self.end_of_month.then_some((&mut *clock, &tm));
             let found = find_matching(self.day.as_deref(), c.mday, eom);
             if let Some((r, v)) = found {
                 c.mday = v;
@@ -506,16 +535,20 @@ fn within_bounds(clock: &mut Clock<'_>, c: &mut Tm) -> Bounds {
 /// The smallest value of `chain` at or after `val`: `None` when there is none, otherwise
 /// whether it differs from `val` and the value (which may run past the field's end).
 /// `eom` = (year, month 1-12) turns day items into "days before the end of that month".
-fn find_matching(chain: Option<&[Comp]>, val: i64, eom: Option<(i64, i64)>) -> Option<(bool, i64)> {
+fn find_matching(
+    chain: Option<&[Comp]>,
+    val: i64,
+    mut eom: Option<(&mut Clock<'_>, &Tm)>,
+) -> Option<(bool, i64)> {
     let Some(chain) = chain else {
         return Some((false, val));
     };
     let mut best: Option<i64> = None;
     for comp in chain {
         let (mut start, mut stop) = (comp.start, comp.stop);
-        if let Some((year, month)) = eom {
-            start = end_of_month_day(year, month, start);
-            stop = end_of_month_day(year, month, stop);
+        if let Some((clock, tm)) = eom.as_mut() {
+            start = clock.end_of_month_day(tm, start);
+            stop = clock.end_of_month_day(tm, stop);
             if stop > 0 {
                 std::mem::swap(&mut start, &mut stop);
             }
@@ -533,17 +566,6 @@ fn find_matching(chain: Option<&[Comp]>, val: i64, eom: Option<(i64, i64)>) -> O
         }
     }
     best.map(|d| (d != val, d))
-}
-
-/// The day of month that is `back` days counted from the end (`~1` = the last day), or -1 when
-/// that falls before the month.
-fn end_of_month_day(year: i64, month: i64, back: i64) -> i64 {
-    let day = days_in_month(year, month) + 1 - back;
-    if back < 0 || day < 1 || day > days_in_month(year, month) {
-        -1
-    } else {
-        day
-    }
 }
 
 #[cfg(test)]
@@ -859,6 +881,29 @@ mod tests {
     }
 
     #[test]
+    fn dublin_spring_forward_day_is_skipped_where_systemd_skips_it() {
+        // Answers of `systemd-analyze calendar` (Debian 12, systemd 252.38).
+        check(
+            "Europe/Dublin",
+            "*-* 1..2:54..56,21..34/3,52:50",
+            "2023-03-25T19:56:42+00:00",
+            &["2023-03-27T01:21:50+01:00"],
+        );
+        check(
+            "Europe/Dublin",
+            "Sunday..Sunday 22,01:*:35",
+            "2025-03-28T02:59:50+00:00",
+            &["2025-04-06T01:00:35+01:00"],
+        );
+        check(
+            "Europe/Dublin",
+            "02,17,5/10:19",
+            "2023-03-25T17:19:00+00:00",
+            &["2023-03-26T02:19:00+01:00"],
+        );
+    }
+
+    #[test]
     fn dublin_gap_moves_forward() {
         check(
             "Europe/Dublin",
@@ -998,17 +1043,27 @@ mod tests {
             let (y, m, d) = civil_from_days(days);
             assert_eq!(days_from_civil(y, m, d), days);
         }
-        assert_eq!(days_in_month(2024, 2), 29);
-        assert_eq!(days_in_month(2023, 2), 28);
-        assert_eq!(days_in_month(2023, 12), 31);
     }
 
     #[test]
     fn end_of_month_days() {
-        assert_eq!(end_of_month_day(2024, 2, 1), 29);
-        assert_eq!(end_of_month_day(2024, 2, 29), 1);
-        assert_eq!(end_of_month_day(2024, 2, 30), -1);
-        assert_eq!(end_of_month_day(2024, 2, -1), -1);
+        let mut clock = Clock {
+            zone: None,
+            guess: 0,
+        };
+        let feb = Tm {
+            year: 2024,
+            mon: 1,
+            mday: 10,
+            hour: 12,
+            min: 0,
+            sec: 0,
+            isdst: -1,
+        };
+        assert_eq!(clock.end_of_month_day(&feb, 1), 29);
+        assert_eq!(clock.end_of_month_day(&feb, 29), 1);
+        assert_eq!(clock.end_of_month_day(&feb, 30), -1);
+        assert_eq!(clock.end_of_month_day(&feb, -1), -1);
     }
 
     proptest! {
