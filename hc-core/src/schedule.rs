@@ -4,6 +4,7 @@
 //! [`oncalendar`], and both read time zones through [`zone`].
 //! Parsing and iteration never panic and take bounded time and memory for any input.
 
+mod calendar;
 pub mod cron;
 pub mod oncalendar;
 pub mod zone;

@@ -5,11 +5,10 @@
 //! maps the matches to real instants the way Debian cron's main loop does ([`dst`]).
 //! The contract is `cron-semantics.md`.
 
-mod calendar;
 mod dst;
 mod parse;
 
-use super::{ScheduleError, Zone};
+use super::{ScheduleError, Zone, calendar};
 
 /// A parsed 5-field cron expression.
 #[derive(Debug, Clone)]

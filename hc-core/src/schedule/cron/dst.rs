@@ -15,7 +15,7 @@
 //! does for every modern rule, that offset changes are more than 3 hours apart.
 
 use super::Cron;
-use super::calendar;
+use crate::schedule::calendar;
 use crate::schedule::{HORIZON_YEARS, Zone};
 
 /// Debian's limit for "small" jumps, in minutes (`3 * MINUTE_COUNT`).

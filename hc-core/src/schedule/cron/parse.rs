@@ -4,8 +4,8 @@
 //! written in it: `0-1000000000 * * * *` is rejected after reading its digits, with no allocation.
 
 use super::Cron;
-use super::calendar;
 use crate::schedule::ScheduleError;
+use crate::schedule::calendar;
 
 /// The longest expression accepted; a cron line listing every value of every field is shorter.
 pub(super) const MAX_EXPR_LEN: usize = 1000;

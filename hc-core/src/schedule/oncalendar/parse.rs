@@ -274,7 +274,8 @@ fn parse_epoch(p: &mut Cursor<'_>, spec: &mut Spec) -> Result<(), Why> {
         secs = secs * 10 + i64::from(d - b'0');
     }
     p.i = p.s.len();
-    let (y, m, d) = super::civil_from_days(secs.div_euclid(86_400));
+    let (y, m, d) = crate::schedule::calendar::civil_from_days(secs.div_euclid(86_400));
+    let (m, d) = (i64::from(m), i64::from(d));
     let tod = secs.rem_euclid(86_400);
     let fixed = |v: i64| {
         Some(vec![Comp {

@@ -1,8 +1,8 @@
 //! Proleptic Gregorian calendar arithmetic on day numbers (days since 1970-01-01), the only
-//! calendar the cron engine needs: wall-clock dates are computed, never looked up.
+//! calendar the schedule engines need: wall-clock dates are computed, never looked up.
 
 /// Days since 1970-01-01 of `year-month-day` (Howard Hinnant's `days_from_civil`).
-pub(super) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -13,7 +13,7 @@ pub(super) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 }
 
 /// The date `(year, month, day)` of a day number (Howard Hinnant's `civil_from_days`).
-pub(super) fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -28,12 +28,12 @@ pub(super) fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// Whether `year` has a February 29.
-pub(super) fn is_leap(year: i64) -> bool {
+pub(crate) fn is_leap(year: i64) -> bool {
     year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
 }
 
 /// The number of days in `month` of `year`.
-pub(super) fn days_in_month(year: i64, month: u32) -> u32 {
+pub(crate) fn days_in_month(year: i64, month: u32) -> u32 {
     match month {
         2 if is_leap(year) => 29,
         2 => 28,
@@ -43,7 +43,7 @@ pub(super) fn days_in_month(year: i64, month: u32) -> u32 {
 }
 
 /// The day of the week of a day number, 0 = Sunday (1970-01-01 was a Thursday).
-pub(super) fn weekday(days: i64) -> u32 {
+pub(crate) fn weekday(days: i64) -> u32 {
     // rem_euclid(7) is always in 0..7.
     u32::try_from((days + 4).rem_euclid(7)).unwrap_or(0)
 }
