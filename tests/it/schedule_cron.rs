@@ -294,12 +294,7 @@ fn clock_change_kind(
     if second_pass(zone, case.start) {
         return Some(Deviation::SecondPassStart);
     }
-    let last = engine
-        .iter()
-        .chain(cronsim)
-        .copied()
-        .max()
-        .unwrap_or(case.start);
+    let last = latest(engine, cronsim, case.start);
     let changes = offset_changes(zone, case.start - 3 * 3600, last + 60);
     let wildcard = Job::parse(&case.expr).is_some_and(|job| job.is_wildcard());
     let odd_shift = |c: i64| {
@@ -349,12 +344,7 @@ fn check_against_debian(
     job: Option<&Job>,
 ) -> Result<(), String> {
     let job = job.ok_or("the reference cannot parse the expression")?;
-    let last = engine
-        .iter()
-        .chain(cronsim)
-        .copied()
-        .max()
-        .unwrap_or(case.start);
+    let last = latest(engine, cronsim, case.start);
     // The replay is minute by minute: bound its window to a week, or up to the first time the
     // engine and cronsim disagree on when that is later.
     let first_difference = (0..engine.len().max(cronsim.len()))
@@ -598,4 +588,9 @@ fn run_schedule_command(requests: &[Value]) -> Vec<Value> {
         .expect("write requests");
     assert!(child.wait().expect("wait for the command").success());
     answers
+}
+
+/// The latest fire time either side gave, or `start` when neither gave one.
+fn latest(engine: &[i64], cronsim: &[i64], start: i64) -> i64 {
+    engine.iter().chain(cronsim).copied().max().unwrap_or(start)
 }

@@ -2,18 +2,19 @@
 //! `hc_core::schema::TABLES`, and the start-up schema check.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use hc_core::db::{SchemaError, check_schema};
 use hc_core::schema::{TABLES, apply};
+use hc_tests::binaries::workspace_root;
 use hc_tests::postgres::{TestDb, bin};
 use tokio_postgres::Client;
 
 /// Healthchecks' dump: `shared/reference/healthchecks-schema.sql` beside the repository (the
 /// first one found walking up from the workspace root, so git worktrees find it too).
 fn healthchecks_dump() -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let workspace = workspace_root();
     workspace
         .ancestors()
         .map(|dir| dir.join("../shared/reference/healthchecks-schema.sql"))
@@ -189,7 +190,7 @@ async fn applying_to_healthchecks_changes_nothing() {
 #[tokio::test]
 async fn operator_command_applies_the_file_twice() {
     let db = TestDb::empty().await;
-    let sql_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hc-core/sql/schema.sql");
+    let sql_file = workspace_root().join("hc-core/sql/schema.sql");
     let conninfo = format!(
         "host=127.0.0.1 port={} user=postgres dbname={}",
         db.cluster().port(),
