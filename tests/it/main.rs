@@ -11,6 +11,8 @@ mod config;
 mod failover;
 // Every binary as a process: help, version, exit codes.
 mod processes;
+// hchk-ping end to end: the first success ping.
+mod ping_smoke;
 // Project schema SQL vs Healthchecks' dump, idempotence, the start-up schema check, factories.
 mod schema;
 // Cron engine versus cronsim and a brute-force Debian cron replay; the `schedule` command.

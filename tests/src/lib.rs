@@ -9,6 +9,8 @@ pub mod cronsim;
 pub mod debian_cron;
 pub mod eventually;
 pub mod factories;
+pub mod http;
+pub mod ping;
 pub mod postgres;
 pub mod scratch;
 pub mod systemd_calendar;

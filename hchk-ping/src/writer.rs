@@ -1,0 +1,795 @@
+//! The batching writer: takes queued pings, commits them in one transaction per batch, and only
+//! then answers their requests.
+//!
+//! A batch is two pipelined round trips. The first (`BEGIN`, `txid_current()`, and the check rows
+//! `ORDER BY id FOR UPDATE`) locks every check of the batch in id order, so concurrent batches,
+//! here or on other hosts, never deadlock. The pings are then applied in memory, in queue order,
+//! by [`crate::pings::apply_ping`], exactly as one-by-one processing would. The second round trip
+//! inserts all `api_ping` and `api_flip` rows with `unnest`, updates each check once, and
+//! commits.
+//!
+//! When a commit's fate is unknown (the connection broke after `COMMIT` was sent), the writer asks
+//! the server with `txid_status()` before answering: a committed batch is acknowledged, an aborted
+//! one is written again, so a ping is never acknowledged and lost, nor recorded twice.
+//! Pings that cannot be written within `db_wait` of their arrival get 503 and were not written.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use deadpool_postgres::{Object, Pool};
+use hc_core::status::{CheckKind, CheckTiming, StoredStatus};
+use tokio_postgres::error::SqlState;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::metrics::Metrics;
+use crate::pings::{CheckState, PingEffect, PingSignal, apply_ping};
+use crate::queue::{Job, Outcome, Queue};
+use crate::routes::{ExitStatus, Target};
+
+const SELECT_CHECKS: &str = "\
+SELECT c.id, c.code, p.ping_key, c.slug, c.status, c.kind, \
+    (EXTRACT(EPOCH FROM c.timeout) * 1000000)::int8, \
+    (EXTRACT(EPOCH FROM c.grace) * 1000000)::int8, \
+    c.schedule, c.tz, c.last_ping, c.last_start, c.last_start_rid, \
+    (EXTRACT(EPOCH FROM c.last_duration) * 1000000)::int8, \
+    c.alert_after, c.n_pings, c.has_confirmation_link, c.methods, c.manual_resume, \
+    c.filter_http_body, c.filter_default_fail, c.start_kw, c.success_kw, c.failure_kw \
+FROM api_check c JOIN accounts_project p ON p.id = c.project_id \
+WHERE c.id IN ( \
+    SELECT id FROM api_check WHERE code = ANY($1::uuid[]) \
+    UNION \
+    SELECT c2.id FROM api_check c2 \
+        JOIN accounts_project p2 ON p2.id = c2.project_id \
+        JOIN unnest($2::text[], $3::text[]) AS t(k, s) ON p2.ping_key = t.k AND c2.slug = t.s) \
+ORDER BY c.id \
+FOR UPDATE OF c";
+
+const INSERT_PINGS: &str = "\
+INSERT INTO api_ping (n, owner_id, created, kind, scheme, remote_addr, method, ua, body_raw, \
+    object_size, exitstatus, rid) \
+SELECT * FROM unnest($1::int4[], $2::int4[], $3::timestamptz[], $4::text[], $5::text[], \
+    $6::inet[], $7::text[], $8::text[], $9::bytea[], $10::int4[], $11::int2[], $12::uuid[])";
+
+const INSERT_FLIPS: &str = "\
+INSERT INTO api_flip (created, processed, old_status, new_status, owner_id, reason) \
+SELECT f.created, NULL, f.old, f.new, f.owner, f.reason \
+FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::int4[], $5::text[]) \
+    AS f(created, old, new, owner, reason)";
+
+const UPDATE_CHECKS: &str = "\
+UPDATE api_check AS c SET last_ping = u.last_ping, last_start = u.last_start, \
+    last_start_rid = u.last_start_rid, \
+    last_duration = u.last_duration_us * interval '1 microsecond', status = u.status, \
+    alert_after = u.alert_after, n_pings = u.n_pings, has_confirmation_link = u.hcl \
+FROM unnest($1::int4[], $2::timestamptz[], $3::timestamptz[], $4::uuid[], $5::int8[], \
+    $6::text[], $7::timestamptz[], $8::int4[], $9::bool[]) \
+    AS u(id, last_ping, last_start, last_start_rid, last_duration_us, status, alert_after, \
+        n_pings, hcl) \
+WHERE c.id = u.id";
+
+/// Settings of the writers.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Most pings in one transaction.
+    pub batch_max: usize,
+    /// How long a ping may wait for the database before it gets 503.
+    pub db_wait: Duration,
+}
+
+/// What the writers share with the HTTP side.
+#[derive(Debug)]
+pub struct Writers {
+    pool: Pool,
+    queue: Arc<Queue>,
+    metrics: Arc<Metrics>,
+    config: WriterConfig,
+    db_ok: AtomicBool,
+}
+
+/// Where a body is kept: the single place to divert large bodies to object storage later.
+/// Returns `api_ping.body_raw` and `api_ping.object_size`.
+fn store_body(body: &[u8]) -> (Option<&[u8]>, Option<i32>) {
+    (Some(body), None)
+}
+
+/// A batch that did not commit (or may have).
+#[derive(Debug)]
+enum Failure {
+    /// Nothing was written; retrying is safe.
+    NotCommitted(tokio_postgres::Error),
+    /// The server rejected the data; retrying the same batch will fail again.
+    Rejected(tokio_postgres::Error),
+    /// `COMMIT` was sent and its answer lost: ask the server about transaction `xid`.
+    InDoubt(i64, Box<Applied>, String),
+    /// The attempt took too long before anything could commit.
+    TimedOut,
+}
+
+/// The in-memory result of applying a batch, ready to be answered once committed.
+#[derive(Debug)]
+struct Applied {
+    outcomes: Vec<Option<Outcome>>,
+    effects: Vec<PingEffect>,
+    /// Jobs (by index) whose slug must be created first (`?create=1`).
+    provision: Vec<usize>,
+}
+
+struct LockedCheck {
+    state: CheckState,
+    ping_key: Option<String>,
+    slug: String,
+    status_raw: String,
+    touched: bool,
+    flipped: bool,
+}
+
+impl Writers {
+    /// Writers over `pool`, taking from `queue`.
+    pub fn new(
+        pool: Pool,
+        queue: Arc<Queue>,
+        metrics: Arc<Metrics>,
+        config: WriterConfig,
+    ) -> Writers {
+        Writers {
+            pool,
+            queue,
+            metrics,
+            config,
+            db_ok: AtomicBool::new(true),
+        }
+    }
+
+    /// Whether the last attempt to reach the database worked.
+    pub fn db_ok(&self) -> bool {
+        self.db_ok.load(Ordering::Relaxed)
+    }
+
+    /// The pool (for health checks).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Writer `slot`'s loop: runs until `stop` is cancelled and the queue is empty.
+    pub async fn run(self: Arc<Self>, slot: usize, stop: CancellationToken) {
+        loop {
+            let notified = self.queue.notify.notified();
+            let jobs = self.queue.take(slot, self.config.batch_max);
+            if jobs.is_empty() {
+                if stop.is_cancelled() {
+                    return;
+                }
+                tokio::select! {
+                    () = notified => {}
+                    () = stop.cancelled() => {}
+                }
+                continue;
+            }
+            self.write(jobs).await;
+            self.queue.done(slot);
+        }
+    }
+
+    /// Writes `jobs`, retrying until each is answered.
+    async fn write(&self, mut jobs: Vec<Job>) {
+        let mut backoff =
+            hc_core::db::Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
+        loop {
+            let now = Instant::now();
+            jobs.retain_mut(|job| {
+                let expired = now.duration_since(job.enqueued) >= self.config.db_wait;
+                if expired {
+                    job.answer(Outcome::Unavailable);
+                }
+                !expired
+            });
+            let Some(deadline) = jobs.iter().map(|j| j.enqueued + self.config.db_wait).min() else {
+                return;
+            };
+            let remaining = deadline.saturating_duration_since(now);
+            let client = match tokio::time::timeout(remaining, self.pool.get()).await {
+                Ok(Ok(client)) => client,
+                Ok(Err(err)) => {
+                    self.db_failed(&format!("{err}"));
+                    tokio::time::sleep(backoff.next_delay().min(remaining)).await;
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            let started = Instant::now();
+            match self.attempt(client, &jobs, remaining).await {
+                Ok(applied) => {
+                    self.metrics.observe_batch(jobs.len(), started.elapsed());
+                    self.db_ok.store(true, Ordering::Relaxed);
+                    self.finish(jobs, *applied).await;
+                    return;
+                }
+                Err(Failure::NotCommitted(err)) => {
+                    self.db_failed(&format!("{err}"));
+                    if !is_transient(&err) {
+                        tokio::time::sleep(backoff.next_delay().min(remaining)).await;
+                    }
+                }
+                Err(Failure::TimedOut) => self.db_failed("timed out"),
+                Err(Failure::Rejected(err)) => {
+                    self.metrics.count_db_error();
+                    if jobs.len() == 1 {
+                        tracing::error!(%err, "the database rejected a ping on its own; answering 500");
+                        jobs[0].answer(Outcome::Internal);
+                        return;
+                    }
+                    tracing::warn!(%err, pings = jobs.len(), "the database rejected a batch; writing its pings one by one");
+                    for job in jobs {
+                        Box::pin(self.write(vec![job])).await;
+                    }
+                    return;
+                }
+                Err(Failure::InDoubt(xid, applied, err)) => {
+                    tracing::warn!(%err, xid, "lost the answer to COMMIT; asking the server whether it committed");
+                    if self.committed(xid).await {
+                        self.finish(jobs, *applied).await;
+                        return;
+                    }
+                    self.metrics.count_db_error();
+                }
+            }
+        }
+    }
+
+    fn db_failed(&self, err: &str) {
+        self.metrics.count_db_error();
+        if self.db_ok.swap(false, Ordering::Relaxed) {
+            tracing::warn!(err, "cannot write pings; retrying");
+        } else {
+            tracing::debug!(err, "cannot write pings; retrying");
+        }
+    }
+
+    /// Answers the jobs of a committed batch and handles the ones that need a check created.
+    async fn finish(&self, jobs: Vec<Job>, applied: Applied) {
+        for effect in &applied.effects {
+            self.metrics.count_ping(effect.kind);
+        }
+        let mut to_provision = Vec::new();
+        for (mut job, outcome) in jobs.into_iter().zip(applied.outcomes) {
+            match outcome {
+                Some(outcome) => job.answer(outcome),
+                None => to_provision.push(job),
+            }
+        }
+        let mut again = Vec::new();
+        for mut job in to_provision {
+            let Target::Slug { ping_key, slug } = &job.route.target else {
+                job.answer(Outcome::NotFound);
+                continue;
+            };
+            match self.provision(ping_key, slug).await {
+                Ok(Provisioned::Created) => {
+                    job.created = true;
+                    again.push(job);
+                }
+                Ok(Provisioned::Exists) => again.push(job),
+                Ok(Provisioned::Refused) => job.answer(Outcome::NotFound),
+                Err(err) => {
+                    // Written or not, the next round finds out: the check exists or it doesn't.
+                    self.db_failed(&format!("{err}"));
+                    again.push(job);
+                }
+            }
+        }
+        self.queue.push_front(again);
+    }
+
+    /// One attempt at a batch on `client`; the connection is dropped after any failure.
+    async fn attempt(
+        &self,
+        client: Object,
+        jobs: &[Job],
+        limit: Duration,
+    ) -> Result<Box<Applied>, Failure> {
+        let result = commit_batch(&client, jobs, limit).await;
+        if result.is_err() {
+            // The session may be mid-transaction or broken: never hand it back to the pool.
+            drop(Object::take(client));
+        }
+        result
+    }
+
+    /// Asks the server whether transaction `xid` committed, until it can tell.
+    async fn committed(&self, xid: i64) -> bool {
+        let mut backoff =
+            hc_core::db::Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+        loop {
+            let answer = match self.pool.get().await {
+                Ok(client) => client
+                    .query_one("SELECT txid_status($1)", &[&xid])
+                    .await
+                    .map(|row| row.get::<_, Option<String>>(0)),
+                Err(err) => {
+                    tracing::debug!(%err, xid, "cannot ask about the transaction yet");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                    continue;
+                }
+            };
+            match answer.as_ref().map(|s| s.as_deref()) {
+                Ok(Some("committed")) => return true,
+                Ok(Some("in progress")) => tokio::time::sleep(Duration::from_millis(50)).await,
+                // Aborted, or unknown to this server (a promoted standby that never saw it).
+                Ok(_) => return false,
+                Err(err) if err.code() == Some(&SqlState::INVALID_PARAMETER_VALUE) => return false,
+                Err(err) => {
+                    tracing::debug!(%err, xid, "cannot ask about the transaction yet");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+        }
+    }
+
+    /// Creates the check `slug` in the project with `ping_key` (`?create=1`), race-free: the
+    /// project row is locked while its checks are counted and the slug is looked up again.
+    async fn provision(&self, ping_key: &str, slug: &str) -> Result<Provisioned, anyhow::Error> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let Some(project) = tx
+            .query_opt(
+                "SELECT id, owner_id FROM accounts_project WHERE ping_key = $1 FOR UPDATE",
+                &[&ping_key],
+            )
+            .await?
+        else {
+            return Ok(Provisioned::Refused);
+        };
+        let project_id: i32 = project.get(0);
+        let owner_id: i32 = project.get(1);
+        let existing: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM api_check WHERE project_id = $1 AND slug = $2",
+                &[&project_id, &slug],
+            )
+            .await?
+            .get(0);
+        if existing > 0 {
+            return Ok(Provisioned::Exists);
+        }
+        // A missing profile counts as Healthchecks' auto-created one (no payments: 10,000).
+        let row = tx
+            .query_one(
+                "SELECT COALESCE((SELECT check_limit FROM accounts_profile WHERE user_id = $1), 10000), \
+                    (SELECT count(*) FROM api_check c JOIN accounts_project p ON p.id = c.project_id \
+                     WHERE p.owner_id = $1)",
+                &[&owner_id],
+            )
+            .await?;
+        let check_limit: i32 = row.get(0);
+        let used: i64 = row.get(1);
+        if used >= i64::from(check_limit) * 2 {
+            return Ok(Provisioned::Refused);
+        }
+        let check_id: i32 = tx
+            .query_one(
+                "INSERT INTO api_check (code, name, slug, tags, \"desc\", project_id, created, kind, \
+                    timeout, grace, schedule, tz, filter_subject, filter_body, filter_http_body, \
+                    filter_default_fail, start_kw, success_kw, failure_kw, methods, manual_resume, \
+                    badge_key, n_pings, last_ping, last_start, last_start_rid, last_duration, \
+                    has_confirmation_link, alert_after, status) \
+                 VALUES ($1, $2, $2, '', '', $3, now(), 'simple', interval '1 day', interval '1 hour', \
+                    '* * * * *', 'UTC', false, false, false, false, '', '', '', '', false, $4, 0, \
+                    NULL, NULL, NULL, NULL, false, NULL, 'new') RETURNING id",
+                &[&Uuid::new_v4(), &slug, &project_id, &Uuid::new_v4()],
+            )
+            .await?
+            .get(0);
+        tx.execute(
+            "INSERT INTO api_channel_checks (channel_id, check_id) \
+             SELECT id, $2 FROM api_channel WHERE project_id = $1",
+            &[&project_id, &check_id],
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(
+            slug,
+            project = project_id,
+            check = check_id,
+            "created a check for ?create=1"
+        );
+        Ok(Provisioned::Created)
+    }
+}
+
+enum Provisioned {
+    Created,
+    Exists,
+    Refused,
+}
+
+/// Serialization failures and deadlocks: retry at once.
+fn is_transient(err: &tokio_postgres::Error) -> bool {
+    matches!(
+        err.code(),
+        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+    )
+}
+
+/// Whether the server refused the statement for its data (a bug here, or a row we misread).
+fn is_rejection(err: &tokio_postgres::Error) -> bool {
+    err.code().is_some_and(|code| {
+        let class = &code.code()[..2];
+        matches!(class, "22" | "23" | "42")
+    })
+}
+
+fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+fn interval_from_micros(us: Option<i64>) -> Option<TimeDelta> {
+    us.map(TimeDelta::microseconds)
+}
+
+async fn commit_batch(
+    client: &Object,
+    jobs: &[Job],
+    limit: Duration,
+) -> Result<Box<Applied>, Failure> {
+    let begin = client
+        .prepare_cached("BEGIN")
+        .await
+        .map_err(Failure::NotCommitted)?;
+    let txid = client
+        .prepare_cached("SELECT txid_current()")
+        .await
+        .map_err(Failure::NotCommitted)?;
+    let select = client
+        .prepare_cached(SELECT_CHECKS)
+        .await
+        .map_err(Failure::NotCommitted)?;
+
+    let mut codes: Vec<Uuid> = Vec::new();
+    let mut keys: Vec<&str> = Vec::new();
+    let mut slugs: Vec<&str> = Vec::new();
+    for job in jobs {
+        match &job.route.target {
+            Target::Code(code) => codes.push(*code),
+            Target::Slug { ping_key, slug } => {
+                keys.push(ping_key);
+                slugs.push(slug);
+            }
+        }
+    }
+
+    let locked = tokio::time::timeout(limit, async {
+        let (_, xid_row, rows) = futures_util::future::try_join3(
+            client.execute(&begin, &[]),
+            client.query_one(&txid, &[]),
+            client.query(&select, &[&codes, &keys, &slugs]),
+        )
+        .await?;
+        Ok::<_, tokio_postgres::Error>((xid_row.get::<_, i64>(0), rows))
+    })
+    .await;
+    let (xid, rows) = match locked {
+        Ok(Ok(locked)) => locked,
+        Ok(Err(err)) if is_rejection(&err) => return Err(Failure::Rejected(err)),
+        Ok(Err(err)) => return Err(Failure::NotCommitted(err)),
+        Err(_) => return Err(Failure::TimedOut),
+    };
+
+    let mut checks: Vec<LockedCheck> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        checks.push(read_check(row).map_err(Failure::Rejected)?);
+    }
+    let mut by_code: HashMap<Uuid, usize> = HashMap::new();
+    let mut by_slug: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    for (i, check) in checks.iter().enumerate() {
+        by_code.insert(check.state.code, i);
+        if let Some(key) = &check.ping_key {
+            by_slug
+                .entry((key.clone(), check.slug.clone()))
+                .or_default()
+                .push(i);
+        }
+    }
+
+    let mut applied = Applied {
+        outcomes: Vec::with_capacity(jobs.len()),
+        effects: Vec::with_capacity(jobs.len()),
+        provision: Vec::new(),
+    };
+    // Rows for api_ping, in processing order.
+    let mut ping_rows: Vec<(usize, usize)> = Vec::with_capacity(jobs.len());
+    for (j, job) in jobs.iter().enumerate() {
+        let index = match &job.route.target {
+            Target::Code(code) => by_code.get(code).copied(),
+            Target::Slug { ping_key, slug } => match by_slug.get(&(ping_key.clone(), slug.clone()))
+            {
+                Some(found) if found.len() > 1 => {
+                    applied.outcomes.push(Some(Outcome::AmbiguousSlug));
+                    continue;
+                }
+                Some(found) => found.first().copied(),
+                None => None,
+            },
+        };
+        let Some(index) = index else {
+            if job.route.create && !job.created {
+                applied.provision.push(j);
+                applied.outcomes.push(None);
+            } else {
+                applied.outcomes.push(Some(Outcome::NotFound));
+            }
+            continue;
+        };
+        if job.route.exit_status == Some(ExitStatus::TooLarge) {
+            applied.outcomes.push(Some(Outcome::InvalidUrl));
+            continue;
+        }
+        let rid = match job.route.rid {
+            None => None,
+            Some(Ok(rid)) => Some(rid),
+            Some(Err(())) => {
+                applied.outcomes.push(Some(Outcome::InvalidRid));
+                continue;
+            }
+        };
+        let check = &mut checks[index];
+        let signal = PingSignal {
+            action: job.route.action,
+            method: &job.meta.method,
+            body: &job.meta.body,
+            rid,
+        };
+        let effect = apply_ping(&mut check.state, &signal, micros(job.meta.received));
+        check.touched = true;
+        check.flipped |= effect.flip.is_some();
+        ping_rows.push((j, index));
+        applied.effects.push(effect);
+        applied.outcomes.push(Some(if job.created {
+            Outcome::Created
+        } else {
+            Outcome::Recorded
+        }));
+    }
+
+    let commit = client
+        .prepare_cached("COMMIT")
+        .await
+        .map_err(Failure::NotCommitted)?;
+    if ping_rows.is_empty() {
+        // Nothing to write: end the transaction and answer.
+        return match client.execute(&commit, &[]).await {
+            Ok(_) => Ok(Box::new(applied)),
+            Err(err) => Err(Failure::NotCommitted(err)),
+        };
+    }
+
+    let insert_pings = client
+        .prepare_cached(INSERT_PINGS)
+        .await
+        .map_err(Failure::NotCommitted)?;
+    let insert_flips = client
+        .prepare_cached(INSERT_FLIPS)
+        .await
+        .map_err(Failure::NotCommitted)?;
+    let update_checks = client
+        .prepare_cached(UPDATE_CHECKS)
+        .await
+        .map_err(Failure::NotCommitted)?;
+
+    // api_ping columns.
+    let mut n = Vec::with_capacity(ping_rows.len());
+    let mut owner = Vec::with_capacity(ping_rows.len());
+    let mut created = Vec::with_capacity(ping_rows.len());
+    let mut kind = Vec::with_capacity(ping_rows.len());
+    let mut scheme = Vec::with_capacity(ping_rows.len());
+    let mut remote_addr = Vec::with_capacity(ping_rows.len());
+    let mut method = Vec::with_capacity(ping_rows.len());
+    let mut ua = Vec::with_capacity(ping_rows.len());
+    let mut body_raw = Vec::with_capacity(ping_rows.len());
+    let mut object_size = Vec::with_capacity(ping_rows.len());
+    let mut exitstatus = Vec::with_capacity(ping_rows.len());
+    let mut rid = Vec::with_capacity(ping_rows.len());
+    // api_flip columns.
+    let mut flip_created = Vec::new();
+    let mut flip_old = Vec::new();
+    let mut flip_new = Vec::new();
+    let mut flip_owner = Vec::new();
+    let mut flip_reason = Vec::new();
+    for (&(j, index), effect) in ping_rows.iter().zip(&applied.effects) {
+        let job = &jobs[j];
+        let check_id = checks[index].state.id;
+        n.push(effect.n);
+        owner.push(check_id);
+        created.push(effect.created);
+        kind.push(effect.kind.as_db());
+        scheme.push(job.meta.scheme);
+        remote_addr.push(job.meta.remote_addr);
+        method.push(job.meta.method.as_str());
+        ua.push(job.meta.ua.as_str());
+        let (raw, size) = store_body(&job.meta.body);
+        body_raw.push(raw);
+        object_size.push(size);
+        exitstatus.push(match job.route.exit_status {
+            Some(ExitStatus::Valid(code)) => Some(i16::from(code)),
+            _ => None,
+        });
+        rid.push(match job.route.rid {
+            Some(Ok(rid)) => Some(rid),
+            _ => None,
+        });
+        if let Some(flip) = &effect.flip {
+            flip_created.push(flip.created);
+            flip_old.push(flip.old_status.as_db());
+            flip_new.push(flip.new_status.as_db());
+            flip_owner.push(check_id);
+            flip_reason.push(flip.reason);
+        }
+    }
+    // api_check columns, once per touched check.
+    let touched: Vec<&LockedCheck> = checks.iter().filter(|c| c.touched).collect();
+    let c_id: Vec<i32> = touched.iter().map(|c| c.state.id).collect();
+    let c_last_ping: Vec<Option<DateTime<Utc>>> =
+        touched.iter().map(|c| c.state.timing.last_ping).collect();
+    let c_last_start: Vec<Option<DateTime<Utc>>> =
+        touched.iter().map(|c| c.state.timing.last_start).collect();
+    let c_rid: Vec<Option<Uuid>> = touched.iter().map(|c| c.state.last_start_rid).collect();
+    let c_duration: Vec<Option<i64>> = touched
+        .iter()
+        .map(|c| c.state.last_duration.and_then(|d| d.num_microseconds()))
+        .collect();
+    let c_status: Vec<&str> = touched
+        .iter()
+        .map(|c| {
+            // An unknown stored status is written back as it was unless a ping changed it.
+            if c.flipped || StoredStatus::from_db(&c.status_raw).is_some() {
+                c.state.timing.status.as_db()
+            } else {
+                c.status_raw.as_str()
+            }
+        })
+        .collect();
+    let c_alert_after: Vec<Option<DateTime<Utc>>> =
+        touched.iter().map(|c| c.state.alert_after).collect();
+    let c_n: Vec<i32> = touched.iter().map(|c| c.state.n_pings).collect();
+    let c_hcl: Vec<bool> = touched
+        .iter()
+        .map(|c| c.state.has_confirmation_link)
+        .collect();
+
+    let ping_params: [&(dyn tokio_postgres::types::ToSql + Sync); 12] = [
+        &n,
+        &owner,
+        &created,
+        &kind,
+        &scheme,
+        &remote_addr,
+        &method,
+        &ua,
+        &body_raw,
+        &object_size,
+        &exitstatus,
+        &rid,
+    ];
+    let flip_params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+        &flip_created,
+        &flip_old,
+        &flip_new,
+        &flip_owner,
+        &flip_reason,
+    ];
+    let check_params: [&(dyn tokio_postgres::types::ToSql + Sync); 9] = [
+        &c_id,
+        &c_last_ping,
+        &c_last_start,
+        &c_rid,
+        &c_duration,
+        &c_status,
+        &c_alert_after,
+        &c_n,
+        &c_hcl,
+    ];
+    // All four are sent before any answer is read; `join` (not `try_join`) waits for every
+    // answer, because an early error must not hide whether COMMIT went through.
+    let written = tokio::time::timeout(
+        limit.max(Duration::from_secs(5)),
+        futures_util::future::join4(
+            client.execute(&insert_pings, &ping_params),
+            async {
+                if flip_owner.is_empty() {
+                    Ok(0)
+                } else {
+                    client.execute(&insert_flips, &flip_params).await
+                }
+            },
+            client.execute(&update_checks, &check_params),
+            client.execute(&commit, &[]),
+        ),
+    )
+    .await;
+    let Ok((pings, flips, updates, committed)) = written else {
+        return Err(Failure::InDoubt(
+            xid,
+            Box::new(applied),
+            "no answer to COMMIT in time".into(),
+        ));
+    };
+    // A statement the server refused aborted the transaction, and COMMIT then rolled back.
+    let mut refused = None;
+    let mut lost = None;
+    for result in [pings, flips, updates] {
+        match result {
+            Err(err) if err.as_db_error().is_some() => {
+                refused.get_or_insert(err);
+            }
+            Err(err) => {
+                lost.get_or_insert(err);
+            }
+            Ok(_) => {}
+        }
+    }
+    if let Some(err) = refused {
+        return Err(refused_failure(err));
+    }
+    match committed {
+        Ok(_) if lost.is_none() => Ok(Box::new(applied)),
+        // COMMIT itself failed on the server (a deferred constraint): rolled back.
+        Err(err) if err.as_db_error().is_some() => Err(refused_failure(err)),
+        Err(err) => Err(Failure::InDoubt(xid, Box::new(applied), err.to_string())),
+        Ok(_) => Err(Failure::InDoubt(
+            xid,
+            Box::new(applied),
+            lost.map(|e| e.to_string()).unwrap_or_default(),
+        )),
+    }
+}
+
+fn refused_failure(err: tokio_postgres::Error) -> Failure {
+    if is_rejection(&err) {
+        Failure::Rejected(err)
+    } else {
+        Failure::NotCommitted(err)
+    }
+}
+
+fn read_check(row: &tokio_postgres::Row) -> Result<LockedCheck, tokio_postgres::Error> {
+    let status_raw: String = row.try_get(4)?;
+    let kind: String = row.try_get(5)?;
+    let timing = CheckTiming {
+        status: StoredStatus::from_db(&status_raw).unwrap_or(StoredStatus::New),
+        // Healthchecks gives an unknown kind no schedule; a simple check is the closest.
+        kind: CheckKind::from_db(&kind).unwrap_or(CheckKind::Simple),
+        timeout: TimeDelta::microseconds(row.try_get(6)?),
+        grace: TimeDelta::microseconds(row.try_get(7)?),
+        schedule: row.try_get(8)?,
+        tz: row.try_get(9)?,
+        last_ping: row.try_get(10)?,
+        last_start: row.try_get(11)?,
+    };
+    Ok(LockedCheck {
+        state: CheckState {
+            id: row.try_get(0)?,
+            code: row.try_get(1)?,
+            timing,
+            last_start_rid: row.try_get(12)?,
+            last_duration: interval_from_micros(row.try_get(13)?),
+            alert_after: row.try_get(14)?,
+            n_pings: row.try_get(15)?,
+            has_confirmation_link: row.try_get(16)?,
+            methods: row.try_get(17)?,
+            manual_resume: row.try_get(18)?,
+            filter_http_body: row.try_get(19)?,
+            filter_default_fail: row.try_get(20)?,
+            start_kw: row.try_get(21)?,
+            success_kw: row.try_get(22)?,
+            failure_kw: row.try_get(23)?,
+        },
+        ping_key: row.try_get(2)?,
+        slug: row.try_get(3)?,
+        status_raw,
+        touched: false,
+        flipped: false,
+    })
+}
