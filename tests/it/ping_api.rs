@@ -54,6 +54,7 @@ on_both_schemas!(
     unknown_uuid_is_404_with_never_cache_only,
     unrouted_urls_get_the_html_404_page,
     any_method_is_recorded,
+    methods_are_uppercased_like_django,
     body_limit_defaults_to_100000,
     body_limit_is_configurable,
     unlimited_body_has_no_limit_header,
@@ -81,6 +82,7 @@ on_both_schemas!(
     flips_only_on_status_change,
     start_ping_sets_last_start_only,
     start_does_not_change_a_paused_check,
+    start_on_a_down_check_has_no_alert_after,
     log_ping_changes_nothing_but_counts,
     paused_check_goes_up_on_success,
     manual_resume_keeps_a_paused_check_paused,
@@ -111,6 +113,7 @@ on_both_schemas!(
     create_provisions_a_check,
     auto_provisioning_is_off_by_default,
     create_with_unknown_ping_key_is_404,
+    create_then_bad_exit_status_or_rid_is_400,
     create_respects_twice_the_check_limit,
     concurrent_creates_make_one_check,
 );
@@ -477,6 +480,37 @@ async fn any_method_is_recorded(db: &TestDb) {
     .await;
     assert_eq!(reply.status, 405);
     assert_eq!(pings(&client, check.id).await.len(), 8);
+}
+
+async fn methods_are_uppercased_like_django(db: &TestDb) {
+    let client = db.client().await;
+    let check = insert_check(
+        &client,
+        CheckSpec {
+            methods: "POST".to_owned(),
+            ..CheckSpec::default()
+        },
+    )
+    .await
+    .unwrap();
+    let server = PingServer::start(db).await;
+    // Django's WSGIRequest upper-cases REQUEST_METHOD, so `post` is a POST.
+    for method in ["post", "Get"] {
+        let reply = send(&server, method, &url(check.code, ""), &[], Bytes::new()).await;
+        assert_ok(&reply);
+    }
+    let rows: Vec<(String, Option<String>)> = pings(&client, check.id)
+        .await
+        .into_iter()
+        .map(|p| (p.method, p.kind))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("POST".to_owned(), None),
+            ("GET".to_owned(), Some("ign".to_owned()))
+        ]
+    );
 }
 
 async fn body_limit_defaults_to_100000(db: &TestDb) {
@@ -1028,6 +1062,26 @@ async fn start_does_not_change_a_paused_check(db: &TestDb) {
     assert!(flips(&client, check.id).await.is_empty());
 }
 
+async fn start_on_a_down_check_has_no_alert_after(db: &TestDb) {
+    let client = db.client().await;
+    let check = insert_check(
+        &client,
+        CheckSpec {
+            status: "down",
+            last_ping: Some(ago(90_000)),
+            ..CheckSpec::default()
+        },
+    )
+    .await
+    .unwrap();
+    let server = PingServer::start(db).await;
+    assert_ok(&get(&server, &url(check.code, "/start")).await);
+    let row = check_row(&client, check.id).await;
+    assert_eq!(row.status, "down");
+    assert!(row.last_start.is_some());
+    assert_eq!(row.alert_after, None);
+}
+
 async fn log_ping_changes_nothing_but_counts(db: &TestDb) {
     let client = db.client().await;
     let check = new_check(&client).await;
@@ -1209,7 +1263,9 @@ async fn matching_rid_sets_duration_and_keeps_rid(db: &TestDb) {
     .await
     .unwrap();
     let server = PingServer::start(db).await;
-    assert_ok(&get(&server, &url(check.code, &format!("?rid={rid}"))).await);
+    // The rid is compared as a UUID: case does not matter.
+    let upper = rid.to_string().to_uppercase();
+    assert_ok(&get(&server, &url(check.code, &format!("?rid={upper}"))).await);
     let row = check_row(&client, check.id).await;
     assert!(row.last_duration.is_some_and(|d| d >= 10.0), "{row:?}");
     assert_eq!(row.last_start, None);
@@ -1561,9 +1617,17 @@ async fn slug_actions(db: &TestDb) {
     let row = check_row(&client, checks[0].id).await;
     assert_eq!(row.last_start_rid, Some(rid));
     assert_eq!(row.status, "down");
-    for suffix in ["/256", "?rid=nope"] {
+    for (suffix, text) in [
+        ("/256", "invalid url format"),
+        ("?rid=nope", "invalid uuid format"),
+    ] {
         let reply = get(&server, &format!("/ping/{key}/job{suffix}")).await;
-        assert_eq!(reply.status, 400, "{suffix}");
+        assert_rejected(&reply, 400, text);
+        // These come from the never_cache ping view.
+        assert_eq!(
+            reply.header("cache-control").as_deref(),
+            Some(CACHE_CONTROL)
+        );
     }
 }
 
@@ -1574,6 +1638,7 @@ async fn ambiguous_slug_is_409(db: &TestDb) {
     for suffix in ["", "/fail", "?create=1"] {
         let reply = get(&server, &format!("/ping/{}/dup{suffix}", project.ping_key)).await;
         assert_rejected(&reply, 409, "ambiguous slug");
+        assert_eq!(reply.header("cache-control"), None);
     }
     for check in &checks {
         assert!(pings(&client, check.id).await.is_empty());
@@ -1610,7 +1675,10 @@ async fn uppercase_slug_is_400(db: &TestDb) {
         // Checked before the lookup: the key does not matter.
         "/ping/no-such-key/Backup".to_owned(),
     ] {
-        assert_rejected(&get(&server, &path).await, 400, "invalid url format");
+        let reply = get(&server, &path).await;
+        assert_rejected(&reply, 400, "invalid url format");
+        // Rejected by the slug view before the never_cache ping view runs.
+        assert_eq!(reply.header("cache-control"), None, "{path}");
     }
     assert_eq!(count(&client, "SELECT count(*) FROM api_ping").await, 0);
     assert_eq!(count(&client, "SELECT count(*) FROM api_check").await, 1);
@@ -1690,6 +1758,27 @@ async fn create_with_unknown_ping_key_is_404(db: &TestDb) {
     let reply = get(&server, &format!("/ping/{}/foo?create=1", "k".repeat(22))).await;
     assert_rejected(&reply, 404, "not found");
     assert_eq!(count(&client, "SELECT count(*) FROM api_check").await, 0);
+}
+
+async fn create_then_bad_exit_status_or_rid_is_400(db: &TestDb) {
+    let client = db.client().await;
+    let project = insert_owned_project(&client).await.unwrap();
+    let server = PingServer::start(db).await;
+    let key = &project.ping_key;
+    // As in Healthchecks, the check is created first and the ping view then rejects the URL.
+    let reply = get(&server, &format!("/ping/{key}/a/256?create=1")).await;
+    assert_rejected(&reply, 400, "invalid url format");
+    let reply = get(&server, &format!("/ping/{key}/b?create=1&rid=x")).await;
+    assert_rejected(&reply, 400, "invalid uuid format");
+    let slugs: Vec<String> = client
+        .query("SELECT slug FROM api_check ORDER BY slug", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(slugs, ["a", "b"]);
+    assert_eq!(count(&client, "SELECT count(*) FROM api_ping").await, 0);
 }
 
 async fn create_respects_twice_the_check_limit(db: &TestDb) {
