@@ -54,6 +54,7 @@ on_both_schemas!(
     unknown_uuid_is_404_with_never_cache_only,
     unrouted_urls_get_the_html_404_page,
     any_method_is_recorded,
+    pings_on_one_kept_alive_connection,
     methods_are_uppercased_like_django,
     body_limit_defaults_to_100000,
     body_limit_is_configurable,
@@ -78,6 +79,7 @@ on_both_schemas!(
     success_ping_writes_check_ping_and_flip,
     cron_check_alert_after_follows_the_schedule,
     concurrent_pings_are_numbered_in_order,
+    concurrent_uuid_and_slug_pings_share_one_counter,
     fail_ping_goes_down,
     flips_only_on_status_change,
     start_ping_sets_last_start_only,
@@ -113,6 +115,7 @@ on_both_schemas!(
     create_provisions_a_check,
     auto_provisioning_is_off_by_default,
     create_with_unknown_ping_key_is_404,
+    create_without_a_profile_uses_the_default_limit,
     create_then_bad_exit_status_or_rid_is_400,
     create_respects_twice_the_check_limit,
     concurrent_creates_make_one_check,
@@ -513,6 +516,34 @@ async fn methods_are_uppercased_like_django(db: &TestDb) {
     );
 }
 
+async fn pings_on_one_kept_alive_connection(db: &TestDb) {
+    let client = db.client().await;
+    let check = new_check(&client).await;
+    let server = PingServer::start(db).await;
+    let mut connection = hc_tests::http::Connection::open(server.addr).await.unwrap();
+    for suffix in ["/start", "/log", ""] {
+        let reply = connection
+            .send("POST", &url(check.code, suffix), &[], suffix.to_owned())
+            .await
+            .unwrap();
+        assert_ok(&reply);
+    }
+    let bodies: Vec<Option<Vec<u8>>> = pings(&client, check.id)
+        .await
+        .into_iter()
+        .map(|p| p.body)
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            Some(b"/start".to_vec()),
+            Some(b"/log".to_vec()),
+            Some(vec![])
+        ]
+    );
+    assert!(check_row(&client, check.id).await.last_duration.is_some());
+}
+
 async fn body_limit_defaults_to_100000(db: &TestDb) {
     let client = db.client().await;
     let check = new_check(&client).await;
@@ -641,12 +672,24 @@ async fn forwarded_headers_from_a_trusted_proxy(db: &TestDb) {
     let check = new_check(&client).await;
     // The default TRUSTED_PROXIES is loopback, where the test client is.
     let server = PingServer::start(db).await;
+    // Only http and https are taken from X-Forwarded-Proto (Healthchecks stores any value).
+    for (proto, scheme) in [
+        (&b"HTTPS"[..], "https"),
+        (b"gopher", "http"),
+        (b"http", "http"),
+    ] {
+        let other = new_check(&client).await;
+        let headers: &[(&str, &[u8])] = &[("x-forwarded-proto", proto)];
+        assert_ok(&send(&server, "GET", &url(other.code, ""), headers, Bytes::new()).await);
+        assert_eq!(only_ping(&client, other.id).await.scheme, scheme);
+    }
     let cases: &[(&[u8], &str)] = &[
         (b"1.1.1.1", "1.1.1.1"),
         (b"1.1.1.1, 2.2.2.2", "1.1.1.1"),
         (b"1.1.1.1:1234", "1.1.1.1"),
         (b"2001::1", "2001::1"),
         (b"::ffff:1.1.1.1", "::ffff:1.1.1.1"),
+        (b"[2001::1]:443", "2001::1"),
     ];
     for (xff, _) in cases {
         let headers: &[(&str, &[u8])] =
@@ -965,6 +1008,28 @@ async fn concurrent_pings_are_numbered_in_order(db: &TestDb) {
     assert_eq!(row.n_pings, 50);
     assert_eq!(row.last_ping, rows.last().map(|p| p.created));
     assert_eq!(flips(&client, check.id).await.len(), 1);
+}
+
+async fn concurrent_uuid_and_slug_pings_share_one_counter(db: &TestDb) {
+    let client = db.client().await;
+    let (project, checks) = project_with_slugs(&client, &["both"]).await;
+    let server = PingServer::start(db).await;
+    let by_uuid = url(checks[0].code, "");
+    let by_slug = format!("/ping/{}/both", project.ping_key);
+    let (uuid_replies, slug_replies) = tokio::join!(
+        concurrently(server.addr, &by_uuid, 20),
+        concurrently(server.addr, &by_slug, 20)
+    );
+    for reply in uuid_replies.iter().chain(&slug_replies) {
+        assert_ok(reply);
+    }
+    let ns: Vec<Option<i32>> = pings(&client, checks[0].id)
+        .await
+        .into_iter()
+        .map(|p| p.n)
+        .collect();
+    assert_eq!(ns, (1..=40).map(Some).collect::<Vec<_>>());
+    assert_eq!(check_row(&client, checks[0].id).await.n_pings, 40);
 }
 
 async fn fail_ping_goes_down(db: &TestDb) {
@@ -1559,7 +1624,8 @@ async fn slug_pings_work(db: &TestDb) {
     let server = PingServer::start(db).await;
     let key = &project.ping_key;
     assert_ok(&get(&server, &format!("/ping/{key}/backup")).await);
-    assert_ok(&post(&server, &format!("/ping/{key}/db-dump_2"), "hi").await);
+    // The path is percent-decoded before routing, as in Django.
+    assert_ok(&post(&server, &format!("/ping/{key}/db%2Ddump_2"), "hi").await);
     let reply = send(
         &server,
         "HEAD",
@@ -1779,6 +1845,17 @@ async fn create_then_bad_exit_status_or_rid_is_400(db: &TestDb) {
         .collect();
     assert_eq!(slugs, ["a", "b"]);
     assert_eq!(count(&client, "SELECT count(*) FROM api_ping").await, 0);
+}
+
+async fn create_without_a_profile_uses_the_default_limit(db: &TestDb) {
+    let client = db.client().await;
+    // Django creates a missing profile with the default check limit.
+    let user = hc_tests::factories::insert_user(&client).await.unwrap();
+    let project = insert_project(&client, user.id).await.unwrap();
+    let server = PingServer::start(db).await;
+    let reply = get(&server, &format!("/ping/{}/new?create=1", project.ping_key)).await;
+    assert_success(&reply, 201, "Created", Some("100000"));
+    assert_eq!(count(&client, "SELECT count(*) FROM api_ping").await, 1);
 }
 
 async fn create_respects_twice_the_check_limit(db: &TestDb) {
