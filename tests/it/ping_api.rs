@@ -86,6 +86,7 @@ on_both_schemas!(
     start_does_not_change_a_paused_check,
     start_on_a_down_check_has_no_alert_after,
     log_ping_changes_nothing_but_counts,
+    every_ping_recomputes_alert_after,
     paused_check_goes_up_on_success,
     manual_resume_keeps_a_paused_check_paused,
     n_continues_from_n_pings,
@@ -97,6 +98,7 @@ on_both_schemas!(
     matching_rid_sets_duration_and_keeps_rid,
     success_without_rid_clears_last_start,
     fail_with_other_rid_clears_last_start,
+    fail_with_matching_rid_sets_duration,
     success_without_start_clears_last_duration,
     // §1.8: filters.
     keyword_filters_pick_the_action,
@@ -406,6 +408,7 @@ async fn unknown_uuid_is_404_with_never_cache_only(db: &TestDb) {
             reply.header("cache-control").as_deref(),
             Some(CACHE_CONTROL)
         );
+        assert!(reply.header("expires").is_some());
     }
     let client = db.client().await;
     assert_eq!(count(&client, "SELECT count(*) FROM api_ping").await, 0);
@@ -1173,6 +1176,32 @@ async fn log_ping_changes_nothing_but_counts(db: &TestDb) {
     assert!(flips(&client, check.id).await.is_empty());
 }
 
+async fn every_ping_recomputes_alert_after(db: &TestDb) {
+    let client = db.client().await;
+    let last_ping = ago(3600);
+    let check = insert_check(
+        &client,
+        CheckSpec {
+            status: "up",
+            last_ping: Some(last_ping),
+            // Stale: not what going_down_after() gives.
+            alert_after: Some(ago(60)),
+            ..CheckSpec::default()
+        },
+    )
+    .await
+    .unwrap();
+    let server = PingServer::start(db).await;
+    assert_ok(&get(&server, &url(check.code, "/log")).await);
+    let row = check_row(&client, check.id).await;
+    let expected = last_ping + TimeDelta::days(1) + TimeDelta::hours(1);
+    assert_eq!(
+        row.alert_after.map(|t| t.timestamp_micros()),
+        Some(expected.timestamp_micros())
+    );
+    assert_eq!(row.status, "up");
+}
+
 async fn paused_check_goes_up_on_success(db: &TestDb) {
     let client = db.client().await;
     let check = insert_check(
@@ -1218,6 +1247,9 @@ async fn manual_resume_keeps_a_paused_check_paused(db: &TestDb) {
         .map(|p| p.kind)
         .collect();
     assert_eq!(kinds, vec![Some("ign".to_owned()); 5]);
+    // The exit status is recorded even on an ignored ping.
+    let last = pings(&client, check.id).await.pop().unwrap();
+    assert_eq!(last.exitstatus, Some(3));
     assert!(flips(&client, check.id).await.is_empty());
 }
 
@@ -1373,6 +1405,27 @@ async fn fail_with_other_rid_clears_last_start(db: &TestDb) {
     assert_ok(&get(&server, &url(check.code, &format!("/fail?rid={other}"))).await);
     let row = check_row(&client, check.id).await;
     assert_eq!((row.last_start, row.last_duration), (None, None));
+    assert_eq!(row.status, "down");
+}
+
+async fn fail_with_matching_rid_sets_duration(db: &TestDb) {
+    let client = db.client().await;
+    let rid = Uuid::new_v4();
+    let check = insert_check(
+        &client,
+        CheckSpec {
+            last_start: Some(ago(10)),
+            last_start_rid: Some(rid),
+            ..CheckSpec::default()
+        },
+    )
+    .await
+    .unwrap();
+    let server = PingServer::start(db).await;
+    assert_ok(&get(&server, &url(check.code, &format!("/5?rid={rid}"))).await);
+    let row = check_row(&client, check.id).await;
+    assert!(row.last_duration.is_some_and(|d| d >= 10.0), "{row:?}");
+    assert_eq!((row.last_start, row.last_start_rid), (None, Some(rid)));
     assert_eq!(row.status, "down");
 }
 
