@@ -153,10 +153,9 @@ async fn ping(
     route: PingRoute,
     req: Request<Incoming>,
 ) -> Response<Body> {
-    let method = req.method().as_str().to_owned();
-    if method.len() > MAX_METHOD_LEN {
+    let Some(method) = stored_method(req.method().as_str()) else {
         return plain(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
-    }
+    };
     let headers = req.headers();
     let hard_limit = app.config.body_hard_limit;
     let declared = headers
@@ -214,6 +213,12 @@ async fn ping(
     });
     let outcome = answer.await.unwrap_or(Outcome::Unavailable);
     respond(outcome, slug_route, app.config.body_limit)
+}
+
+/// The method as `api_ping.method` stores it: upper-cased, as Django's `WSGIRequest` does (so
+/// `post` counts as POST for a POST-only check); `None` when too long for the column.
+fn stored_method(method: &str) -> Option<String> {
+    (method.len() <= MAX_METHOD_LEN).then(|| method.to_ascii_uppercase())
 }
 
 enum BodyError {
@@ -292,4 +297,28 @@ fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(method: &str, expected: Option<&str>) {
+        assert_eq!(stored_method(method).as_deref(), expected, "{method}");
+    }
+
+    #[test]
+    fn methods_are_upper_cased() {
+        check("GET", Some("GET"));
+        check("post", Some("POST"));
+        check("Patch", Some("PATCH"));
+        check("PROPFIND", Some("PROPFIND"));
+    }
+
+    #[test]
+    fn methods_longer_than_the_column_are_refused() {
+        check("ABCDEFGHIJ", Some("ABCDEFGHIJ"));
+        check("ABCDEFGHIJK", None);
+    }
 }

@@ -150,9 +150,14 @@ pub fn resolve_kind(check: &CheckState, signal: &PingSignal<'_>) -> PingKind {
 pub fn match_keywords(haystack: &str, keywords: &str) -> bool {
     keywords
         .split(',')
-        .map(str::trim)
+        .map(strip)
         .filter(|kw| !kw.is_empty())
         .any(|kw| haystack.contains(kw))
+}
+
+/// Python's `str.strip()`: its whitespace is Rust's plus the separators U+001C..U+001F.
+fn strip(text: &str) -> &str {
+    text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
 /// Whether the body holds a confirmation link (`"confirm" in body.lower()`).
@@ -488,6 +493,15 @@ mod tests {
         assert!(!match_keywords("anything", ""));
         assert!(!match_keywords("anything", " , ,"));
         assert!(match_keywords("a,b", " b "));
+    }
+
+    #[test]
+    fn keywords_are_stripped_like_python() {
+        assert!(match_keywords("xFOOx", "\u{1f}FOO\u{1c}"));
+        assert!(match_keywords("xFOOx", "\u{a0}\tFOO\u{3000}\n"));
+        assert!(!match_keywords("anything", "\u{1d},\u{1e}"));
+        // Not whitespace to Python either: kept, so it must match.
+        assert!(!match_keywords("xFOOx", "\u{200b}FOO"));
     }
 
     #[test]

@@ -11,6 +11,8 @@ mod config;
 mod failover;
 // Every binary as a process: help, version, exit codes.
 mod processes;
+// The ping API over HTTP on both schemas: responses, ping rules, run ids, filters, slugs.
+mod ping_api;
 // hchk-ping end to end: the first success ping.
 mod ping_smoke;
 // Project schema SQL vs Healthchecks' dump, idempotence, the start-up schema check, factories.

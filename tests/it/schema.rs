@@ -13,7 +13,7 @@ use tokio_postgres::Client;
 
 /// Healthchecks' dump: `shared/reference/healthchecks-schema.sql` beside the repository (the
 /// first one found walking up from the workspace root, so git worktrees find it too).
-fn healthchecks_dump() -> PathBuf {
+pub(crate) fn healthchecks_dump() -> PathBuf {
     let workspace = workspace_root();
     workspace
         .ancestors()

@@ -148,6 +148,26 @@ pub struct CheckSpec {
     pub methods: String,
     /// Stay paused after a ping until resumed by hand.
     pub manual_resume: bool,
+    /// Run id of the last start ping.
+    pub last_start_rid: Option<Uuid>,
+    /// Duration of the last run.
+    pub last_duration: Option<Duration>,
+    /// Whether the last ping's body held a confirmation link.
+    pub has_confirmation_link: bool,
+    /// Apply the keyword filters to email subjects.
+    pub filter_subject: bool,
+    /// Apply the keyword filters to email bodies.
+    pub filter_body: bool,
+    /// Apply the keyword filters to HTTP request bodies.
+    pub filter_http_body: bool,
+    /// With filters on, a ping matching no keyword is a failure (else it is ignored).
+    pub filter_default_fail: bool,
+    /// Comma-separated start keywords.
+    pub start_kw: String,
+    /// Comma-separated success keywords.
+    pub success_kw: String,
+    /// Comma-separated failure keywords.
+    pub failure_kw: String,
 }
 
 impl Default for CheckSpec {
@@ -171,6 +191,16 @@ impl Default for CheckSpec {
             n_pings: 0,
             methods: String::new(),
             manual_resume: false,
+            last_start_rid: None,
+            last_duration: None,
+            has_confirmation_link: false,
+            filter_subject: false,
+            filter_body: false,
+            filter_http_body: false,
+            filter_default_fail: false,
+            start_kw: String::new(),
+            success_kw: String::new(),
+            failure_kw: String::new(),
         }
     }
 }
@@ -203,10 +233,10 @@ pub async fn insert_check(client: &Client, spec: CheckSpec) -> anyhow::Result<Ch
                  filter_body, filter_subject, success_kw, last_start_rid, start_kw, badge_key, \
                  filter_default_fail, filter_http_body) \
              VALUES ($1, $2, $3, $4, make_interval(secs => $5), $6, $7, \
-                 make_interval(secs => $8), $9, $10, $11, $12, $13, false, '', \
-                 $14, $15, NULL, $16, $17, $18, '', \
-                 false, false, '', NULL, '', $19, \
-                 false, false) \
+                 make_interval(secs => $8), $9, $10, $11, $12, $13, $20, '', \
+                 $14, $15, make_interval(secs => $21), $16, $17, $18, $22, \
+                 $23, $24, $25, $26, $27, $19, \
+                 $28, $29) \
              RETURNING id",
             &[
                 &code,
@@ -228,6 +258,16 @@ pub async fn insert_check(client: &Client, spec: CheckSpec) -> anyhow::Result<Ch
                 &spec.manual_resume,
                 &spec.slug,
                 &badge_key,
+                &spec.has_confirmation_link,
+                &spec.last_duration.map(|d| d.as_secs_f64()),
+                &spec.failure_kw,
+                &spec.filter_body,
+                &spec.filter_subject,
+                &spec.success_kw,
+                &spec.last_start_rid,
+                &spec.start_kw,
+                &spec.filter_default_fail,
+                &spec.filter_http_body,
             ],
         )
         .await
