@@ -176,11 +176,8 @@ async fn ping(
     );
     let ua: String = headers
         .get(header::USER_AGENT)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).replace('\0', ""))
-        .unwrap_or_default()
-        .chars()
-        .take(MAX_UA_CHARS)
-        .collect();
+        .map(|v| latin1(v.as_bytes()))
+        .unwrap_or_default();
     let keep = app.config.body_limit.unwrap_or(hard_limit);
     let body = match tokio::time::timeout(
         app.config.body_timeout,
@@ -219,6 +216,17 @@ async fn ping(
 /// `post` counts as POST for a POST-only check); `None` when too long for the column.
 fn stored_method(method: &str) -> Option<String> {
     (method.len() <= MAX_METHOD_LEN).then(|| method.to_ascii_uppercase())
+}
+
+/// A header value as Django sees it: WSGI decodes header bytes as Latin-1. NUL cannot be stored
+/// in PostgreSQL text, and `api_ping.ua` holds 200 characters.
+fn latin1(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .filter(|&&b| b != 0)
+        .take(MAX_UA_CHARS)
+        .map(|&b| char::from(b))
+        .collect()
 }
 
 enum BodyError {
@@ -320,5 +328,13 @@ mod tests {
     fn methods_longer_than_the_column_are_refused() {
         check("ABCDEFGHIJ", Some("ABCDEFGHIJ"));
         check("ABCDEFGHIJK", None);
+    }
+
+    #[test]
+    fn user_agents_are_latin1_like_wsgi() {
+        assert_eq!(latin1(b"curl/8.0"), "curl/8.0");
+        assert_eq!(latin1(b"caf\xe9"), "caf\u{e9}");
+        assert_eq!(latin1(b"a\0b"), "ab");
+        assert_eq!(latin1(&[b'x'; 300]).chars().count(), 200);
     }
 }
