@@ -21,7 +21,7 @@ const READY_LINE: &str = "Press Ctrl-C to stop hchk-ping and PostgreSQL and remo
 struct Dev {
     child: Child,
     lines: mpsc::Receiver<String>,
-    stderr: std::thread::JoinHandle<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
     area: PathBuf,
 }
 
@@ -59,7 +59,7 @@ impl Dev {
         Dev {
             child,
             lines,
-            stderr,
+            stderr: Some(stderr),
             area: target.join("dev"),
         }
     }
@@ -89,7 +89,20 @@ impl Dev {
             assert!(Instant::now() < deadline, "xtask dev did not exit");
             std::thread::sleep(Duration::from_millis(100));
         };
-        (status, self.stderr.join().unwrap())
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        (status, stderr)
+    }
+}
+
+impl Drop for Dev {
+    /// A failed test still stops xtask (as Ctrl-C would), so it stops its servers.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.child.id().to_string()])
+                .status();
+            let _ = self.child.wait();
+        }
     }
 }
 

@@ -50,7 +50,7 @@ pub fn dev(target_dir: &Path, build: bool) -> anyhow::Result<()> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         // Installed first: from here on SIGINT/SIGTERM only end the wait below, and everything
         // started so far is stopped by the destructors on the way out.
         let mut interrupt = signal(SignalKind::interrupt())?;
@@ -81,7 +81,26 @@ pub fn dev(target_dir: &Path, build: bool) -> anyhow::Result<()> {
                 bail!("hchk-ping exited by itself ({status}); everything is stopped")
             }
         }
-    })
+    });
+    // Dropping the runtime waits for blocking work: an `initdb` that a signal interrupted the
+    // wait for has finished, and its directory (no server runs on it) can go.
+    drop(runtime);
+    remove_own_leftovers(&area);
+    result
+}
+
+/// Removes cluster directories this process created that are still there: every cluster it
+/// started has stopped by now, and its supervisor removed its own directory.
+fn remove_own_leftovers(area: &Path) {
+    let prefix = format!("hc-pg-{}-", std::process::id());
+    let Ok(entries) = std::fs::read_dir(area) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// The running environment; dropping it stops `hchk-ping`, then PostgreSQL.
