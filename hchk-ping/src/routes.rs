@@ -509,4 +509,60 @@ mod tests {
         );
         check("/ping/%ff/x", None, Route::NotFound);
     }
+
+    mod never_panics {
+        use proptest::prelude::*;
+
+        use super::super::route;
+
+        /// Path pieces that reach the interesting branches: separators, escapes (good and bad),
+        /// UUID-like and slug-like segments, action words, digits and non-ASCII text.
+        fn piece() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("/".to_owned()),
+                Just("/ping/".to_owned()),
+                Just("/hc".to_owned()),
+                Just("%".to_owned()),
+                Just("%2".to_owned()),
+                Just("%2d".to_owned()),
+                Just("%ff".to_owned()),
+                Just(super::CODE.to_owned()),
+                Just("start".to_owned()),
+                Just("999999999999999999999".to_owned()),
+                "[a-zA-Z0-9_-]{0,8}",
+                "[0-9]{1,4}",
+                any::<String>(),
+            ]
+        }
+
+        fn text() -> impl Strategy<Value = String> {
+            prop::collection::vec(piece(), 0..8).prop_map(|pieces| pieces.concat())
+        }
+
+        fn query() -> impl Strategy<Value = Option<String>> {
+            prop::option::of(
+                prop::collection::vec(
+                    prop_oneof![
+                        Just("rid=".to_owned()),
+                        Just("create=1".to_owned()),
+                        Just("&".to_owned()),
+                        Just("=".to_owned()),
+                        Just("+".to_owned()),
+                        Just("%".to_owned()),
+                        "[a-z0-9%=&+-]{0,12}",
+                        any::<String>(),
+                    ],
+                    0..8,
+                )
+                .prop_map(|pieces| pieces.concat()),
+            )
+        }
+
+        proptest! {
+            #[test]
+            fn random_targets(prefix in prop_oneof![Just(String::new()), text()], path in text(), query in query()) {
+                let _ = route(&prefix, &path, query.as_deref());
+            }
+        }
+    }
 }

@@ -5,6 +5,8 @@
     reason = "a test binary: a failed unwrap is a failed test, with its location"
 )]
 
+// `cargo xtask dev`: the printed pings work, and SIGTERM or a failed start leaves nothing running.
+mod dev;
 // Secrets from files and systemd credentials, DB_* errors and their exit code.
 mod config;
 // A pool with primary and hot standby keeps writing after a promotion, without a restart.

@@ -25,7 +25,7 @@ use tokio::sync::OnceCell;
 use tokio_postgres::{Client, NoTls};
 
 use crate::eventually::eventually;
-use crate::scratch::unique_path;
+use crate::scratch::unique_path_in;
 
 /// How long a cluster may take to accept connections after it was started.
 const START_PATIENCE: Duration = Duration::from_secs(60);
@@ -60,9 +60,15 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Creates and starts a new, empty cluster on a free port.
+    /// Creates and starts a new, empty cluster on a free port, under the temporary directory.
     pub async fn start() -> anyhow::Result<Cluster> {
-        let base = make_base_dir()?;
+        Cluster::start_in(&std::env::temp_dir()).await
+    }
+
+    /// Creates and starts a new, empty cluster on a free port in a fresh directory under
+    /// `parent` (which the `postgres` user must be able to reach when run as root).
+    pub async fn start_in(parent: &Path) -> anyhow::Result<Cluster> {
+        let base = make_base_dir(parent)?;
         let data = base.join("data");
         let initdb = bin("initdb");
         let status = tokio::task::spawn_blocking({
@@ -99,7 +105,7 @@ impl Cluster {
 
     /// Creates a hot standby of `primary` with `pg_basebackup -R` and starts it on its own port.
     pub async fn start_standby(primary: &Cluster) -> anyhow::Result<Cluster> {
-        let base = make_base_dir()?;
+        let base = make_base_dir(&std::env::temp_dir())?;
         let data = base.join("data");
         let port = primary.port.to_string();
         let output = tokio::task::spawn_blocking({
@@ -522,11 +528,17 @@ fn as_postgres(program: &Path) -> Command {
     }
 }
 
-/// A fresh directory for one cluster, owned by the user the server runs as, mode 0700.
-fn make_base_dir() -> anyhow::Result<PathBuf> {
-    static SWEEP: std::sync::Once = std::sync::Once::new();
-    SWEEP.call_once(sweep_dead_runs);
-    let base = unique_path("hc-pg");
+/// A fresh directory for one cluster under `parent`, owned by the user the server runs as,
+/// mode 0700.
+fn make_base_dir(parent: &Path) -> anyhow::Result<PathBuf> {
+    static SWEPT: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    if let Ok(mut swept) = SWEPT.lock() {
+        if !swept.iter().any(|dir| dir == parent) {
+            sweep_dead_runs(parent);
+            swept.push(parent.to_owned());
+        }
+    }
+    let base = unique_path_in(parent, "hc-pg");
     std::fs::create_dir(&base).with_context(|| format!("cannot create {}", base.display()))?;
     std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700))?;
     if is_root() {
@@ -541,8 +553,8 @@ fn make_base_dir() -> anyhow::Result<PathBuf> {
 ///
 /// A running cluster's supervisor removes its own directory, even after a crash of the test
 /// process; only a run killed during `initdb` or `pg_basebackup` leaves one behind.
-fn sweep_dead_runs() {
-    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+fn sweep_dead_runs(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
     for entry in entries.flatten() {
@@ -573,7 +585,7 @@ fn postgres_ids() -> anyhow::Result<(u32, u32)> {
 }
 
 /// A loopback port nobody listens on right now.
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
     Ok(listener.local_addr()?.port())
 }

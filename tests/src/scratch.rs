@@ -34,8 +34,13 @@ impl Drop for ScratchDir {
 /// A path under the temporary directory that nothing uses yet: the process id, a counter and a
 /// random part keep parallel tests and parallel test runs apart.
 pub fn unique_path(prefix: &str) -> PathBuf {
+    unique_path_in(&std::env::temp_dir(), prefix)
+}
+
+/// Like [`unique_path`], under `parent`; the name starts with `<prefix>-<process id>-`.
+pub fn unique_path_in(parent: &Path, prefix: &str) -> PathBuf {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let random: u32 = rand::random();
-    std::env::temp_dir().join(format!("{prefix}-{}-{n}-{random:08x}", std::process::id()))
+    parent.join(format!("{prefix}-{}-{n}-{random:08x}", std::process::id()))
 }

@@ -9,11 +9,18 @@
 )]
 
 mod bench;
+mod dev;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, bail};
+
+/// The cargo-fuzz crates (outside the workspace) and the targets each holds.
+const FUZZ_CRATES: &[(&str, &[&str])] = &[
+    ("hc-core", &["cron", "oncalendar"]),
+    ("hchk-ping", &["ping_route"]),
+];
 
 /// Python packages the oracle tests need, pinned to the versions the references were checked with.
 const PYTHON_PACKAGES: &[&str] = &["cronsim==2.7"];
@@ -23,9 +30,11 @@ usage: cargo xtask <command>
 
 commands:
   ci                 formatting, clippy, the fuzz targets' build, then the whole test suite (what CI runs)
+  dev [--no-build]   a throw-away PostgreSQL with a demo project and hchk-ping on free loopback
+                     ports, with curl lines to try; Ctrl-C stops both and removes the data
   test [ARGS...]     create the oracle venv if needed, then `cargo test --workspace ARGS...`
   bench schedule     time `hc-sendalerts schedule` on 20,000 generated requests (release build)
-  fuzz TARGET [SECS] run a cargo-fuzz target (cron, oncalendar) for SECS seconds (default 60)
+  fuzz TARGET [SECS] run a cargo-fuzz target (cron, oncalendar, ping_route) for SECS seconds (default 60)
 
 environment:
   CARGO_TARGET_DIR   build directory (default: target/ in the workspace); the venv lives in it too";
@@ -36,6 +45,8 @@ fn main() -> anyhow::Result<()> {
     match args.as_slice() {
         ["ci"] => ci(),
         ["test", rest @ ..] => test(rest),
+        ["dev"] => dev::dev(&target_dir(), true),
+        ["dev", "--no-build"] => dev::dev(&target_dir(), false),
         ["bench", "schedule"] => bench::schedule(&target_dir()),
         ["fuzz", target] => fuzz(target, "60"),
         ["fuzz", target, secs] => fuzz(target, secs),
@@ -57,13 +68,12 @@ fn ci() -> anyhow::Result<()> {
         "-D",
         "warnings",
     ]))?;
-    // The fuzz crate is outside the workspace; checking it keeps the targets compiling.
-    run(cargo().args([
-        "check",
-        "--quiet",
-        "--manifest-path",
-        "hc-core/fuzz/Cargo.toml",
-    ]))?;
+    // The fuzz crates are outside the workspace; checking them keeps the targets compiling.
+    for (krate, _) in FUZZ_CRATES {
+        run(cargo()
+            .args(["check", "--quiet", "--manifest-path"])
+            .arg(format!("{krate}/fuzz/Cargo.toml")))?;
+    }
     test(&[])
 }
 
@@ -78,6 +88,19 @@ fn test(extra: &[&str]) -> anyhow::Result<()> {
 }
 
 fn fuzz(target: &str, secs: &str) -> anyhow::Result<()> {
+    let Some((krate, _)) = FUZZ_CRATES
+        .iter()
+        .find(|(_, targets)| targets.contains(&target))
+    else {
+        let known: Vec<&str> = FUZZ_CRATES
+            .iter()
+            .flat_map(|(_, t)| t.iter().copied())
+            .collect();
+        bail!(
+            "unknown fuzz target {target:?}; known: {}",
+            known.join(", ")
+        );
+    };
     run(cargo()
         .args([
             "fuzz",
@@ -86,7 +109,7 @@ fn fuzz(target: &str, secs: &str) -> anyhow::Result<()> {
             "--",
             &format!("-max_total_time={secs}"),
         ])
-        .current_dir(workspace_root().join("hc-core"))
+        .current_dir(workspace_root().join(krate))
         // cargo-fuzz needs nightly flags; the machines have one stable toolchain.
         .env("RUSTC_BOOTSTRAP", "1"))
     .context("is cargo-fuzz installed? `cargo install cargo-fuzz`")
