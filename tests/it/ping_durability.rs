@@ -14,7 +14,7 @@ use hc_tests::eventually::eventually;
 use hc_tests::factories::{CheckSpec, insert_check, insert_owned_project};
 use hc_tests::http::{Connection, get};
 use hc_tests::ping::{PingProcess, PingServer};
-use hc_tests::postgres::{Cluster, TestDb};
+use hc_tests::postgres::{Cluster, Shutdown, TestDb};
 use hchk_ping::pings::{CheckState, PingSignal, apply_ping};
 use hchk_ping::routes::UrlAction;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -373,7 +373,19 @@ async fn sigkill_loses_no_acknowledged_ping() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_restart_answers_503_or_records_once() {
+async fn postgres_fast_restart_answers_503_or_records_once() {
+    restart_postgres_under_load(Shutdown::Fast).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_crash_answers_503_or_records_once() {
+    // Sessions cut off without an answer: a COMMIT in flight is in doubt until the restart.
+    restart_postgres_under_load(Shutdown::Immediate).await;
+}
+
+/// Stops PostgreSQL under load until every client got a 503, starts it again, and checks
+/// that every request got 200 or 503 and that exactly the 200s are recorded, once.
+async fn restart_postgres_under_load(mode: Shutdown) {
     let cluster = Cluster::start().await.unwrap();
     cluster.create_database("hc").await.unwrap();
     let codes = {
@@ -387,7 +399,7 @@ async fn postgres_restart_answers_503_or_records_once() {
 
     let load = Load::start(server.addr, &codes, 20);
     load.wait_for(100, 200, 0).await;
-    tokio::task::block_in_place(|| cluster.stop_keeping_data()).unwrap();
+    tokio::task::block_in_place(|| cluster.stop_keeping_data(mode)).unwrap();
     // The outage lasts until every client has been turned away at least once.
     load.wait_for(20, 503, 0).await;
     cluster.start_again().await.unwrap();
@@ -448,6 +460,138 @@ async fn failover_under_load_records_every_acknowledged_ping_once() {
     );
     let client = standby.connect("hc").await.unwrap();
     assert_exactly_once(&sent, &recorded_rids(&client).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commit_cut_off_while_waiting_for_a_standby_is_acknowledged_once() {
+    // PostgreSQL sends a warning and closes the connection: COMMIT gets no answer.
+    commit_then_terminate(Cutoff::WhileWaiting).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commit_answered_fatal_after_it_went_through_is_acknowledged_once() {
+    // The wait ends normally, then the pending termination answers COMMIT with FATAL.
+    commit_then_terminate(Cutoff::AfterWaiting).await;
+}
+
+/// When [`commit_then_terminate`] ends the writer's session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cutoff {
+    WhileWaiting,
+    AfterWaiting,
+}
+
+/// A ping whose COMMIT went through but whose session is terminated around its wait for a
+/// synchronous standby (that never comes) is answered 200 and recorded once.
+async fn commit_then_terminate(cutoff: Cutoff) {
+    let cluster = Cluster::start().await.unwrap();
+    cluster.create_database("hc").await.unwrap();
+    let codes = {
+        let client = cluster.connect("hc").await.unwrap();
+        hc_core::schema::apply(&client).await.unwrap();
+        insert_checks(&client, 1).await
+    };
+    let server = PingServer::start_with_vars(&cluster.vars("hc")).await;
+    // Every COMMIT commits locally, then waits for the standby.
+    let admin = cluster.connect("postgres").await.unwrap();
+    set_synchronous_standby(&admin, "'nobody'").await;
+
+    let rid = Uuid::new_v4();
+    let path = format!("/ping/{}?rid={rid}", codes[0]);
+    let addr = server.addr;
+    let request = tokio::spawn(async move {
+        let mut connection = Connection::open(addr).await.unwrap();
+        connection.send("GET", &path, &[], "").await.unwrap().status
+    });
+    let pid = eventually(PATIENCE, || async {
+        let row = admin
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity \
+                 WHERE application_name = 'hchk-ping' AND wait_event = 'SyncRep'",
+                &[],
+            )
+            .await?;
+        row.map(|row| row.get::<_, i32>(0))
+            .ok_or_else(|| anyhow::anyhow!("no COMMIT waits for the standby yet"))
+    })
+    .await
+    .unwrap();
+    match cutoff {
+        Cutoff::WhileWaiting => {
+            terminate(&admin, pid).await;
+            eventually(PATIENCE, || async {
+                let gone = admin
+                    .query_opt("SELECT 1 FROM pg_stat_activity WHERE pid = $1", &[&pid])
+                    .await?
+                    .is_none();
+                anyhow::ensure!(gone, "session {pid} still there");
+                Ok(())
+            })
+            .await
+            .unwrap();
+            set_synchronous_standby(&admin, "DEFAULT").await;
+        }
+        Cutoff::AfterWaiting => {
+            // Frozen, the session gets the termination and the end of its wait at once; on
+            // waking it sees the wait ended first, finishes the commit, then dies.
+            signal_process(pid, "STOP");
+            terminate(&admin, pid).await;
+            set_synchronous_standby(&admin, "DEFAULT").await;
+            // A commit that does not wait for the standby shows its waiters were released.
+            let cluster = &cluster;
+            eventually(PATIENCE, || async {
+                let probe = cluster.connect("postgres").await?;
+                let committed = tokio::time::timeout(
+                    Duration::from_millis(500),
+                    probe.batch_execute("CREATE TEMP TABLE probe (x int)"),
+                )
+                .await;
+                anyhow::ensure!(matches!(committed, Ok(Ok(()))), "COMMIT still waits");
+                Ok(())
+            })
+            .await
+            .unwrap();
+            signal_process(pid, "CONT");
+        }
+    }
+    assert_eq!(request.await.unwrap(), 200);
+    server.stop().await.unwrap();
+
+    let client = cluster.connect("hc").await.unwrap();
+    assert_eq!(recorded_rids(&client).await.get(&rid), Some(&1));
+}
+
+async fn terminate(admin: &Client, pid: i32) {
+    let done: bool = admin
+        .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(done, "cannot terminate {pid}");
+}
+
+/// Sends a signal by name to a process with kill(1), which needs no unsafe code.
+fn signal_process(pid: i32, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args(["-s", name, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -s {name} {pid}");
+}
+
+/// Sets `synchronous_standby_names` for the whole cluster (`DEFAULT`: none).
+async fn set_synchronous_standby(admin: &Client, value: &str) {
+    // ALTER SYSTEM refuses to run in a transaction, as a multi-statement query would be.
+    admin
+        .batch_execute(&format!(
+            "ALTER SYSTEM SET synchronous_standby_names = {value}"
+        ))
+        .await
+        .unwrap();
+    admin
+        .batch_execute("SELECT pg_reload_conf()")
+        .await
+        .unwrap();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -52,6 +52,17 @@ if [ -e "$base/keep" ]; then rm -f "$base/keep"; else rm -rf "$base"; fi
 exit "$status"
 "#;
 
+/// How [`Cluster::stop_keeping_data`] stops the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// `pg_ctl stop -m fast` (SIGINT): sessions are ended, a shutdown checkpoint is written, and
+    /// standbys receive all WAL first.
+    Fast,
+    /// `pg_ctl stop -m immediate` (SIGQUIT): sessions are cut off without an answer, as in a crash;
+    /// the next start runs crash recovery.
+    Immediate,
+}
+
 /// A running PostgreSQL cluster on `127.0.0.1` with trust authentication for user `postgres`.
 #[derive(Debug)]
 pub struct Cluster {
@@ -149,13 +160,25 @@ impl Cluster {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("postgres did not start")))
     }
 
-    /// Stops the server (fast shutdown) like [`Cluster::stop`], but keeps the data directory so
-    /// that [`Cluster::start_again`] can bring the same cluster back.
+    /// Stops the server like [`Cluster::stop`], but keeps the data directory so that
+    /// [`Cluster::start_again`] can bring the same cluster back.
     ///
     /// If the test process dies before then, the directory is swept by the next run.
-    pub fn stop_keeping_data(&self) -> anyhow::Result<()> {
+    pub fn stop_keeping_data(&self, mode: Shutdown) -> anyhow::Result<()> {
         let keep = self.base.join("keep");
         std::fs::write(&keep, b"").with_context(|| format!("cannot create {}", keep.display()))?;
+        if mode == Shutdown::Immediate {
+            let pid_file = self.base.join("data").join("postmaster.pid");
+            let pids = std::fs::read_to_string(&pid_file)
+                .with_context(|| format!("cannot read {}", pid_file.display()))?;
+            let pid = pids.lines().next().context("empty postmaster.pid")?;
+            // kill(1) rather than libc::kill: no unsafe code.
+            let status = Command::new("kill")
+                .args(["-s", "QUIT", pid])
+                .status()
+                .context("cannot run kill")?;
+            anyhow::ensure!(status.success(), "kill -s QUIT {pid} failed");
+        }
         self.stop()
     }
 
