@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use deadpool_postgres::{Object, Pool};
 use hc_core::status::{CheckKind, CheckTiming, StoredStatus};
-use tokio_postgres::error::SqlState;
+use tokio_postgres::error::{Severity, SqlState};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -116,6 +116,8 @@ struct Applied {
     effects: Vec<PingEffect>,
     /// Jobs (by index) whose slug must be created first (`?create=1`).
     provision: Vec<usize>,
+    /// The first `api_ping` row written: `owner_id`, `n`, `created`.
+    first_ping: Option<(i32, i32, DateTime<Utc>)>,
 }
 
 struct LockedCheck {
@@ -230,7 +232,7 @@ impl Writers {
                 }
                 Err(Failure::InDoubt(xid, applied, err)) => {
                     tracing::warn!(%err, xid, "lost the answer to COMMIT; asking the server whether it committed");
-                    if self.committed(xid).await {
+                    if self.committed(xid, applied.first_ping).await {
                         self.finish(jobs, *applied).await;
                         return;
                     }
@@ -299,16 +301,19 @@ impl Writers {
         result
     }
 
-    /// Asks the server whether transaction `xid` committed, until it can tell.
-    async fn committed(&self, xid: i64) -> bool {
+    /// Asks the server whether transaction `xid`, which wrote `first_ping`, committed, until it
+    /// can tell.
+    ///
+    /// `txid_status` alone is not enough: a transaction id whose only WAL was lost (a crash, or a
+    /// fail-over to a standby that never received it) is handed out again after the restart or
+    /// promotion, and may then belong to another transaction that committed. So a "committed"
+    /// answer counts only if the batch's first `api_ping` row is there, created by `xid`.
+    async fn committed(&self, xid: i64, first_ping: Option<(i32, i32, DateTime<Utc>)>) -> bool {
         let mut backoff =
             hc_core::db::Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         loop {
             let answer = match self.pool.get().await {
-                Ok(client) => client
-                    .query_one("SELECT txid_status($1)", &[&xid])
-                    .await
-                    .map(|row| row.get::<_, Option<String>>(0)),
+                Ok(client) => ask_status(&client, xid, first_ping).await,
                 Err(err) => {
                     tracing::debug!(%err, xid, "cannot ask about the transaction yet");
                     tokio::time::sleep(backoff.next_delay()).await;
@@ -318,7 +323,8 @@ impl Writers {
             match answer.as_ref().map(|s| s.as_deref()) {
                 Ok(Some("committed")) => return true,
                 Ok(Some("in progress")) => tokio::time::sleep(Duration::from_millis(50)).await,
-                // Aborted, or unknown to this server (a promoted standby that never saw it).
+                // Aborted, unknown to this server (a promoted standby that never saw it), or
+                // committed by another transaction that got the same id.
                 Ok(_) => return false,
                 Err(err) if err.code() == Some(&SqlState::INVALID_PARAMETER_VALUE) => return false,
                 Err(err) => {
@@ -498,6 +504,7 @@ async fn commit_batch(
         outcomes: Vec::with_capacity(jobs.len()),
         effects: Vec::with_capacity(jobs.len()),
         provision: Vec::new(),
+        first_ping: None,
     };
     // Rows for api_ping, in processing order.
     let mut ping_rows: Vec<(usize, usize)> = Vec::with_capacity(jobs.len());
@@ -601,6 +608,9 @@ async fn commit_batch(
     for (&(j, index), effect) in ping_rows.iter().zip(&applied.effects) {
         let job = &jobs[j];
         let check_id = checks[index].state.id;
+        applied
+            .first_ping
+            .get_or_insert((check_id, effect.n, effect.created));
         n.push(effect.n);
         owner.push(check_id);
         created.push(effect.created);
@@ -735,8 +745,11 @@ async fn commit_batch(
     }
     match committed {
         Ok(_) if lost.is_none() => Ok(Box::new(applied)),
-        // COMMIT itself failed on the server (a deferred constraint): rolled back.
-        Err(err) if err.as_db_error().is_some() => Err(refused_failure(err)),
+        // COMMIT itself failed with an ERROR (a deferred constraint): rolled back.
+        Err(err) if is_statement_error(&err) => Err(refused_failure(err)),
+        // Anything else, a FATAL error included, leaves the outcome open: a session terminated
+        // right after its commit went through (for example when a synchronous standby's answer
+        // and pg_terminate_backend cross) reports FATAL in place of COMMIT's answer.
         Err(err) => Err(Failure::InDoubt(xid, Box::new(applied), err.to_string())),
         Ok(_) => Err(Failure::InDoubt(
             xid,
@@ -744,6 +757,56 @@ async fn commit_batch(
             lost.map(|e| e.to_string()).unwrap_or_default(),
         )),
     }
+}
+
+/// `txid_status(xid)`, with "committed" turned into "not ours" when the row `first_ping` that
+/// transaction `xid` wrote is missing.
+async fn ask_status(
+    client: &Object,
+    xid: i64,
+    first_ping: Option<(i32, i32, DateTime<Utc>)>,
+) -> Result<Option<String>, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            "SELECT txid_status($1), txid_visible_in_snapshot($1, txid_current_snapshot())",
+            &[&xid],
+        )
+        .await?;
+    let status: Option<String> = row.get(0);
+    if status.as_deref() != Some("committed") {
+        return Ok(status);
+    }
+    // The commit is recorded before it becomes visible (for example while it waits for a
+    // synchronous standby): until then its rows cannot be seen.
+    if !row.get::<_, bool>(1) {
+        return Ok(Some("in progress".to_owned()));
+    }
+    let Some((owner, n, created)) = first_ping else {
+        return Ok(status);
+    };
+    // xmin holds the low 32 bits of the 64-bit transaction id.
+    let ours: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM api_ping WHERE owner_id = $1 AND n = $2 \
+                AND created = $3 AND xmin::text::int8 = $4)",
+            &[&owner, &n, &created, &(xid & 0xFFFF_FFFF)],
+        )
+        .await?
+        .get(0);
+    if !ours {
+        tracing::warn!(
+            xid,
+            "the transaction id committed, but not our batch: it was reused after a crash or fail-over"
+        );
+    }
+    Ok(Some(if ours { "committed" } else { "not ours" }.to_owned()))
+}
+
+/// Whether the server answered the statement with an ERROR (the statement failed, the session
+/// lives on), as opposed to a FATAL or PANIC that ends the session, or no answer at all.
+fn is_statement_error(err: &tokio_postgres::Error) -> bool {
+    err.as_db_error()
+        .is_some_and(|db| db.parsed_severity() == Some(Severity::Error))
 }
 
 fn refused_failure(err: tokio_postgres::Error) -> Failure {

@@ -17,6 +17,8 @@ mod processes;
 mod ping_api;
 // hchk-ping end to end: the first success ping.
 mod ping_smoke;
+// hchk-ping under load and failure (SIGKILL, PostgreSQL restart, fail-over): every 2xx recorded once.
+mod ping_durability;
 // Project schema SQL vs Healthchecks' dump, idempotence, the start-up schema check, factories.
 mod schema;
 // Cron engine versus cronsim and a brute-force Debian cron replay; the `schedule` command.

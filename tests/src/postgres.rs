@@ -34,22 +34,34 @@ const START_PATIENCE: Duration = Duration::from_secs(60);
 const TEMPLATE: &str = "hc_template";
 
 /// The supervisor: runs the server (`$2…`) with its log in `$1/log`, stops it with SIGINT (fast
-/// shutdown) when stdin closes, then removes `$1`. The server's log goes to stderr if it failed.
+/// shutdown) when stdin closes, then removes `$1` unless `$1/keep` exists (a stop meant to be
+/// followed by [`Cluster::start_again`]). The server's log goes to stderr if it failed.
 ///
 /// Background jobs of a non-interactive shell get `/dev/null` as stdin unless redirected
 /// explicitly, hence `<&3`.
 const SUPERVISOR: &str = r#"
 exec 3<&0
 base="$1"; shift
-"$@" </dev/null >"$base/log" 2>&1 &
+"$@" </dev/null >>"$base/log" 2>&1 &
 pg=$!
 ( cat <&3 >/dev/null; kill -INT "$pg" 2>/dev/null ) &
 exec 3<&-
 wait "$pg"; status=$?
 if [ "$status" -ne 0 ]; then cat "$base/log" >&2; fi
-rm -rf "$base"
+if [ -e "$base/keep" ]; then rm -f "$base/keep"; else rm -rf "$base"; fi
 exit "$status"
 "#;
+
+/// How [`Cluster::stop_keeping_data`] stops the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// `pg_ctl stop -m fast` (SIGINT): sessions are ended, a shutdown checkpoint is written, and
+    /// standbys receive all WAL first.
+    Fast,
+    /// `pg_ctl stop -m immediate` (SIGQUIT): sessions are cut off without an answer, as in a crash;
+    /// the next start runs crash recovery.
+    Immediate,
+}
 
 /// A running PostgreSQL cluster on `127.0.0.1` with trust authentication for user `postgres`.
 #[derive(Debug)]
@@ -137,39 +149,10 @@ impl Cluster {
         let mut last_error = None;
         for _ in 0..3 {
             let port = free_port()?;
-            let mut command = Command::new("sh");
-            command
-                .arg("-c")
-                .arg(SUPERVISOR)
-                .arg("hc-test-postgres")
-                .arg(&base);
-            if is_root() {
-                command.args(setpriv_args());
-            }
-            command
-                .arg(bin("postgres"))
-                .arg("-D")
-                .arg(base.join("data"))
-                .arg("-k")
-                .arg(&base)
-                .args(["-c", "listen_addresses=127.0.0.1", "-p", &port.to_string()])
-                .args(["-c", "max_connections=200", "-F"])
-                .current_dir(&base)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                // Its own process group: a Ctrl-C meant for the test run must not kill the
-                // supervisor before it has cleaned up.
-                .process_group(0);
-            // The supervisor removes `base` itself once the server has stopped.
-            let mut child = command
-                .spawn()
-                .context("cannot start the postgres supervisor")?;
-            let stdin = child.stdin.take().context("supervisor has no stdin")?;
             let cluster = Cluster {
                 port,
                 base: base.clone(),
-                supervisor: Mutex::new(Some((child, stdin))),
+                supervisor: Mutex::new(Some(spawn_supervisor(&base, port)?)),
             };
             match cluster.wait_until_ready().await {
                 Ok(()) => return Ok(cluster),
@@ -181,6 +164,44 @@ impl Cluster {
             }
         }
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("postgres did not start")))
+    }
+
+    /// Stops the server like [`Cluster::stop`], but keeps the data directory so that
+    /// [`Cluster::start_again`] can bring the same cluster back.
+    ///
+    /// If the test process dies before then, the directory is swept by the next run.
+    pub fn stop_keeping_data(&self, mode: Shutdown) -> anyhow::Result<()> {
+        let keep = self.base.join("keep");
+        std::fs::write(&keep, b"").with_context(|| format!("cannot create {}", keep.display()))?;
+        if mode == Shutdown::Immediate {
+            let pid_file = self.base.join("data").join("postmaster.pid");
+            let pids = std::fs::read_to_string(&pid_file)
+                .with_context(|| format!("cannot read {}", pid_file.display()))?;
+            let pid = pids.lines().next().context("empty postmaster.pid")?;
+            // kill(1) rather than libc::kill: no unsafe code.
+            let status = Command::new("kill")
+                .args(["-s", "QUIT", pid])
+                .status()
+                .context("cannot run kill")?;
+            anyhow::ensure!(status.success(), "kill -s QUIT {pid} failed");
+        }
+        self.stop()
+    }
+
+    /// Starts a cluster stopped by [`Cluster::stop_keeping_data`] again, on the same data
+    /// directory and port, and waits until it accepts connections.
+    pub async fn start_again(&self) -> anyhow::Result<()> {
+        {
+            let mut guard = self
+                .supervisor
+                .lock()
+                .map_err(|_| anyhow::anyhow!("supervisor lock poisoned"))?;
+            if guard.is_some() {
+                bail!("postgres on port {} is still running", self.port);
+            }
+            *guard = Some(spawn_supervisor(&self.base, self.port)?);
+        }
+        self.wait_until_ready().await
     }
 
     async fn wait_until_ready(&self) -> anyhow::Result<()> {
@@ -570,6 +591,40 @@ fn sweep_dead_runs(parent: &Path) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
+}
+
+/// Starts the supervisor running `postgres` on the data directory `base/data` and `port`.
+fn spawn_supervisor(base: &Path, port: u16) -> anyhow::Result<(Child, ChildStdin)> {
+    let mut command = Command::new("sh");
+    command
+        .arg("-c")
+        .arg(SUPERVISOR)
+        .arg("hc-test-postgres")
+        .arg(base);
+    if is_root() {
+        command.args(setpriv_args());
+    }
+    command
+        .arg(bin("postgres"))
+        .arg("-D")
+        .arg(base.join("data"))
+        .arg("-k")
+        .arg(base)
+        .args(["-c", "listen_addresses=127.0.0.1", "-p", &port.to_string()])
+        .args(["-c", "max_connections=200", "-F"])
+        .current_dir(base)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        // Its own process group: a Ctrl-C meant for the test run must not kill the
+        // supervisor before it has cleaned up.
+        .process_group(0);
+    // The supervisor removes `base` itself once the server has stopped.
+    let mut child = command
+        .spawn()
+        .context("cannot start the postgres supervisor")?;
+    let stdin = child.stdin.take().context("supervisor has no stdin")?;
+    Ok((child, stdin))
 }
 
 /// The `postgres` user's uid and gid, from `/etc/passwd`.
