@@ -51,6 +51,17 @@ rm -rf "$base"
 exit "$status"
 "#;
 
+/// How to start a [`Cluster`]; the default suits tests.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Flush commits to disk as in production. Tests run with `-F` (no fsync) for speed; a
+    /// benchmark that claims durable acknowledgements must not.
+    pub fsync: bool,
+    /// Where to create the cluster's directory (default: the temporary directory). It must be
+    /// reachable by the `postgres` user when running as root.
+    pub parent: Option<PathBuf>,
+}
+
 /// A running PostgreSQL cluster on `127.0.0.1` with trust authentication for user `postgres`.
 #[derive(Debug)]
 pub struct Cluster {
@@ -60,9 +71,14 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Creates and starts a new, empty cluster on a free port.
+    /// Creates and starts a new, empty cluster on a free port, without fsync (for tests).
     pub async fn start() -> anyhow::Result<Cluster> {
-        let base = make_base_dir()?;
+        Cluster::start_with(ClusterOptions::default()).await
+    }
+
+    /// Creates and starts a new, empty cluster on a free port as `options` say.
+    pub async fn start_with(options: ClusterOptions) -> anyhow::Result<Cluster> {
+        let base = make_base_dir(options.parent.as_deref())?;
         let data = base.join("data");
         let initdb = bin("initdb");
         let status = tokio::task::spawn_blocking({
@@ -94,12 +110,12 @@ impl Cluster {
                 String::from_utf8_lossy(&status.stderr).trim()
             );
         }
-        Cluster::run(base).await
+        Cluster::run(base, options.fsync).await
     }
 
     /// Creates a hot standby of `primary` with `pg_basebackup -R` and starts it on its own port.
     pub async fn start_standby(primary: &Cluster) -> anyhow::Result<Cluster> {
-        let base = make_base_dir()?;
+        let base = make_base_dir(None)?;
         let data = base.join("data");
         let port = primary.port.to_string();
         let output = tokio::task::spawn_blocking({
@@ -122,12 +138,12 @@ impl Cluster {
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
-        Cluster::run(base).await
+        Cluster::run(base, false).await
     }
 
     /// Starts the server on the data directory `base/data`, retrying on another port if the one
     /// picked was taken in the meantime.
-    async fn run(base: PathBuf) -> anyhow::Result<Cluster> {
+    async fn run(base: PathBuf, fsync: bool) -> anyhow::Result<Cluster> {
         let mut last_error = None;
         for _ in 0..3 {
             let port = free_port()?;
@@ -147,7 +163,8 @@ impl Cluster {
                 .arg("-k")
                 .arg(&base)
                 .args(["-c", "listen_addresses=127.0.0.1", "-p", &port.to_string()])
-                .args(["-c", "max_connections=200", "-F"])
+                .args(["-c", "max_connections=200"])
+                .args(if fsync { &[][..] } else { &["-F"][..] })
                 .current_dir(&base)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::null())
@@ -522,11 +539,17 @@ fn as_postgres(program: &Path) -> Command {
     }
 }
 
-/// A fresh directory for one cluster, owned by the user the server runs as, mode 0700.
-fn make_base_dir() -> anyhow::Result<PathBuf> {
+/// A fresh directory for one cluster (in `parent`, else the temporary directory), owned by the
+/// user the server runs as, mode 0700.
+fn make_base_dir(parent: Option<&Path>) -> anyhow::Result<PathBuf> {
     static SWEEP: std::sync::Once = std::sync::Once::new();
     SWEEP.call_once(sweep_dead_runs);
-    let base = unique_path("hc-pg");
+    let mut base = unique_path("hc-pg");
+    if let Some(parent) = parent {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        base = parent.join(base.file_name().context("a unique path has a file name")?);
+    }
     std::fs::create_dir(&base).with_context(|| format!("cannot create {}", base.display()))?;
     std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700))?;
     if is_root() {
