@@ -33,7 +33,8 @@ commands:
                      pings/s (open loop); (d) defaults with a 50 ms round trip to PostgreSQL
                      (delay proxy, 1,000 clients). Prints committed pings/s (counted in api_ping),
                      p50/p99 latency and peak RSS as a markdown table; takes about a minute.
-                     PHASES picks some of abcd (default all)
+                     PHASES picks some of abcd (default all); HCHK_PING_* variables set in the
+                     environment are passed to hchk-ping (the baseline keeps its two)
   fuzz TARGET [SECS] run a cargo-fuzz target (cron, oncalendar) for SECS seconds (default 60)
 
 environment:

@@ -73,6 +73,7 @@ pub fn ping(target: &Path, secs: Option<&str>, phases: Option<&str>) -> anyhow::
 
 /// One row of the results.
 struct Row {
+    /// `(a)` to `(d)`, then a description.
     name: &'static str,
     clients: usize,
     committed_per_s: f64,
@@ -166,6 +167,8 @@ async fn bench(
             )
             .await?,
         );
+    }
+    if phases.contains('d') {
         eprintln!(
             "bench ping: (d) {} ms round trip to PostgreSQL, {per_phase}",
             ROUND_TRIP.as_millis()
@@ -230,6 +233,11 @@ async fn phase(
     pace: Pace,
     duration: Duration,
 ) -> anyhow::Result<Row> {
+    // Each phase starts from the same state: the previous phase's rows vacuumed and analysed and
+    // its dirty pages written, so no phase pays for another's clean-up.
+    // (Two calls: VACUUM cannot run inside the implicit transaction of a multi-statement call.)
+    db.batch_execute("VACUUM ANALYZE").await?;
+    db.batch_execute("CHECKPOINT").await?;
     let service = Service::start(binary, vars, extra).await?;
     load::run(service.addr, paths.clone(), clients, pace, WARM_UP).await?;
     let before = count_pings(db).await?;
@@ -239,6 +247,12 @@ async fn phase(
     let rss_mb = service.peak_rss_kb()? as f64 / 1024.0;
     service.stop().await?;
     let committed = after - before;
+    eprintln!(
+        "bench ping: {name}: p90 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms",
+        result.quantile_ms(0.90),
+        result.quantile_ms(0.999),
+        result.quantile_ms(1.0)
+    );
     if committed != result.ok as i64 {
         eprintln!(
             "bench ping: {name}: {committed} rows committed but {} answers 200",
@@ -279,9 +293,12 @@ impl Service {
             .port();
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let mut command = tokio::process::Command::new(binary);
+        // HCHK_PING_* from the developer's environment apply (for tuning), the phase's own win.
+        let tuning = std::env::vars().filter(|(name, _)| name.starts_with("HCHK_PING_"));
         command
             .env_clear()
             .envs(vars)
+            .envs(tuning)
             .envs(extra.iter().copied())
             .env("HCHK_PING_LISTEN", addr.to_string())
             .env("RUST_LOG", "warn")
@@ -353,11 +370,15 @@ fn print_report(rows: &[Row]) {
             row.result.failed,
         );
     }
-    let [a, b, c, d] = rows else {
+    let phase = |letter: &str| rows.iter().find(|r| r.name.starts_with(letter));
+    let (Some(a), Some(b), Some(c), Some(d)) =
+        (phase("(a)"), phase("(b)"), phase("(c)"), phase("(d)"))
+    else {
         return;
     };
     let ratio = b.committed_per_s / a.committed_per_s;
     let rss = [b, c, d].iter().map(|r| r.rss_mb).fold(0.0, f64::max);
+    let c_p99 = c.result.quantile_ms(0.99);
     println!();
     println!("(b)/(a) = {ratio:.1}×");
     println!();
@@ -372,8 +393,8 @@ fn print_report(rows: &[Row]) {
         ("(b)/(a) ≥ 10×", format!("{ratio:.1}×"), ratio >= 10.0),
         (
             "(c) p99 ≤ 25 ms at 5,000 pings/s",
-            format!("{:.1} ms", c.result.quantile_ms(0.99)),
-            c.result.quantile_ms(0.99) <= 25.0,
+            format!("{c_p99:.1} ms"),
+            c_p99 <= 25.0,
         ),
         (
             "peak RSS ≤ 64 MB (b, c, d)",
