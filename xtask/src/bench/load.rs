@@ -88,13 +88,13 @@ pub async fn run(
     Ok(total)
 }
 
-/// One GET on a fresh connection; the status.
-pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<StatusCode> {
+/// One GET on a fresh connection; the status and the body.
+pub async fn get(addr: SocketAddr, path: &str) -> anyhow::Result<(StatusCode, String)> {
     let mut sender = connect(addr).await?;
     let response = sender.send_request(request(path)?).await?;
     let status = response.status();
-    response.into_body().collect().await?;
-    Ok(status)
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 async fn connect(addr: SocketAddr) -> anyhow::Result<SendRequest<Empty<Bytes>>> {

@@ -245,13 +245,20 @@ async fn phase(
     // Every ping answered is committed; nothing is in flight any more.
     let after = count_pings(db).await?;
     let rss_mb = service.peak_rss_kb()? as f64 / 1024.0;
+    let (_, metrics) = load::get(service.addr, "/metrics").await?;
     service.stop().await?;
     let committed = after - before;
+    let mean = |metric: &str| {
+        metric_value(&metrics, &format!("{metric}_sum"))
+            / metric_value(&metrics, &format!("{metric}_count"))
+    };
     eprintln!(
-        "bench ping: {name}: p90 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms",
+        "bench ping: {name}: p90 {:.1} ms, p99.9 {:.1} ms, max {:.1} ms; mean batch {:.0} pings, {:.1} ms to commit",
         result.quantile_ms(0.90),
         result.quantile_ms(0.999),
-        result.quantile_ms(1.0)
+        result.quantile_ms(1.0),
+        mean("hchk_ping_batch_size"),
+        mean("hchk_ping_commit_seconds") * 1000.0,
     );
     if committed != result.ok as i64 {
         eprintln!(
@@ -266,6 +273,19 @@ async fn phase(
         result,
         rss_mb,
     })
+}
+
+/// The value of an unlabelled metric in Prometheus text (NaN when absent).
+fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(f64::NAN)
 }
 
 async fn count_pings(db: &Client) -> anyhow::Result<i64> {
@@ -312,7 +332,7 @@ impl Service {
             if let Some(status) = child.try_wait()? {
                 bail!("hchk-ping exited during start-up: {status}");
             }
-            if let Ok(StatusCode::OK) = load::get(addr, "/health").await {
+            if let Ok((StatusCode::OK, _)) = load::get(addr, "/health").await {
                 return Ok(Service { child, addr });
             }
             if started.elapsed() > Duration::from_secs(30) {
