@@ -3,15 +3,17 @@
 //! committed, whether it still waits in the queue or is in a batch being written).
 
 use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use tokio::sync::futures::Notified;
 use tokio::sync::{Notify, oneshot};
 
-use crate::routes::PingRoute;
+use crate::routes::{PingRoute, Target};
 
 /// How a ping request ends, decided by the writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,69 +77,85 @@ impl Job {
     }
 }
 
-/// The shared queue of jobs, FIFO, with per-writer records of batches in flight.
+/// The queue of jobs: one FIFO lane per writer, a check's pings always in the same lane.
+///
+/// Writers lock the checks of their batch until `COMMIT` has been flushed to disk. With one
+/// shared FIFO, concurrent batches nearly always share a check, so each waited for the previous
+/// one's fsync and the writers ran one after another. Lanes keyed by the check make concurrent
+/// batches disjoint: they run side by side and their commits share fsyncs (PostgreSQL's group
+/// commit). It also keeps each check's pings in arrival order. A check pinged both by UUID and
+/// by slug can sit in two lanes; its batches then simply wait for each other's locks.
 #[derive(Debug)]
 pub struct Queue {
+    lanes: Vec<Lane>,
+}
+
+#[derive(Debug, Default)]
+struct Lane {
     jobs: Mutex<VecDeque<Job>>,
-    in_flight: Mutex<Vec<Option<Instant>>>,
+    /// When the oldest job of the batch being written entered the queue.
+    in_flight: Mutex<Option<Instant>>,
     /// Woken when jobs arrive.
-    pub notify: Notify,
+    notify: Notify,
 }
 
 impl Queue {
     /// An empty queue for `writers` writers.
     pub fn new(writers: usize) -> Queue {
         Queue {
-            jobs: Mutex::new(VecDeque::new()),
-            in_flight: Mutex::new(vec![None; writers]),
-            notify: Notify::new(),
+            lanes: (0..writers.max(1)).map(|_| Lane::default()).collect(),
         }
     }
 
-    /// Appends a job and wakes a writer.
+    /// Appends a job to its check's lane and wakes that lane's writer.
     pub fn push(&self, job: Job) {
-        self.lock_jobs().push_back(job);
-        self.notify.notify_one();
+        let lane = &self.lanes[self.lane_of(&job.route.target)];
+        lock(&lane.jobs).push_back(job);
+        lane.notify.notify_one();
     }
 
-    /// Puts jobs back at the front (in their order), for another round.
+    /// Puts jobs back at the front of their lanes (in their order), for another round.
     pub fn push_front(&self, jobs: Vec<Job>) {
-        if jobs.is_empty() {
-            return;
-        }
-        let mut queue = self.lock_jobs();
+        let mut woken = vec![false; self.lanes.len()];
         for job in jobs.into_iter().rev() {
-            queue.push_front(job);
+            let slot = self.lane_of(&job.route.target);
+            lock(&self.lanes[slot].jobs).push_front(job);
+            woken[slot] = true;
         }
-        drop(queue);
-        self.notify.notify_one();
+        for (lane, woken) in self.lanes.iter().zip(woken) {
+            if woken {
+                lane.notify.notify_one();
+            }
+        }
     }
 
-    /// Takes up to `max` jobs from the front; writer `slot` records the oldest as in flight.
+    /// Resolves when a job may have arrived in lane `slot`; create it before [`Queue::take`] so
+    /// no wake-up is missed.
+    pub fn notified(&self, slot: usize) -> Notified<'_> {
+        self.lanes[slot].notify.notified()
+    }
+
+    /// Takes up to `max` jobs from the front of lane `slot` and records the oldest as in flight.
     pub fn take(&self, slot: usize, max: usize) -> Vec<Job> {
-        let mut queue = self.lock_jobs();
+        let lane = &self.lanes[slot];
+        let mut queue = lock(&lane.jobs);
         let n = queue.len().min(max);
         let jobs: Vec<Job> = queue.drain(..n).collect();
-        let more = !queue.is_empty();
         drop(queue);
         if let Some(oldest) = jobs.iter().map(|j| j.enqueued).min() {
-            self.lock_in_flight()[slot] = Some(oldest);
-        }
-        if more {
-            // Another writer can start on the rest right away.
-            self.notify.notify_one();
+            *lock(&lane.in_flight) = Some(oldest);
         }
         jobs
     }
 
     /// Writer `slot` finished its batch.
     pub fn done(&self, slot: usize) {
-        self.lock_in_flight()[slot] = None;
+        *lock(&self.lanes[slot].in_flight) = None;
     }
 
     /// The number of jobs waiting (not counting batches in flight).
     pub fn len(&self) -> usize {
-        self.lock_jobs().len()
+        self.lanes.iter().map(|lane| lock(&lane.jobs).len()).sum()
     }
 
     /// Whether no job waits.
@@ -147,10 +165,13 @@ impl Queue {
 
     /// The age of the oldest ping not yet committed.
     pub fn dwell(&self, now: Instant) -> Duration {
-        let waiting = self.lock_jobs().front().map(|j| j.enqueued);
-        let in_flight = self.lock_in_flight().iter().flatten().min().copied();
-        [waiting, in_flight]
-            .into_iter()
+        self.lanes
+            .iter()
+            .flat_map(|lane| {
+                let waiting = lock(&lane.jobs).front().map(|j| j.enqueued);
+                let in_flight = *lock(&lane.in_flight);
+                [waiting, in_flight]
+            })
             .flatten()
             .min()
             .map_or(Duration::ZERO, |oldest| {
@@ -158,15 +179,26 @@ impl Queue {
             })
     }
 
-    fn lock_jobs(&self) -> std::sync::MutexGuard<'_, VecDeque<Job>> {
-        self.jobs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The lane of a check: by its UUID, or by project key and slug.
+    fn lane_of(&self, target: &Target) -> usize {
+        let n = self.lanes.len() as u64;
+        let hash = match target {
+            Target::Code(code) => {
+                let (high, low) = code.as_u64_pair();
+                high ^ low
+            }
+            Target::Slug { ping_key, slug } => {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                (ping_key, slug).hash(&mut hasher);
+                hasher.finish()
+            }
+        };
+        (hash % n) as usize
     }
+}
 
-    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, Vec<Option<Instant>>> {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -159,7 +159,7 @@ impl Writers {
     /// Writer `slot`'s loop: runs until `stop` is cancelled and the queue is empty.
     pub async fn run(self: Arc<Self>, slot: usize, stop: CancellationToken) {
         loop {
-            let notified = self.queue.notify.notified();
+            let notified = self.queue.notified(slot);
             let jobs = self.queue.take(slot, self.config.batch_max);
             if jobs.is_empty() {
                 if stop.is_cancelled() {

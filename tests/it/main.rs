@@ -9,6 +9,8 @@
 mod dev;
 // Secrets from files and systemd credentials, DB_* errors and their exit code.
 mod config;
+// The harness's delay proxy: order, delay, and cutting connections like a partition.
+mod delay_proxy;
 // A pool with primary and hot standby keeps writing after a promotion, without a restart.
 mod failover;
 // Every binary as a process: help, version, exit codes.

@@ -7,6 +7,7 @@
 pub mod binaries;
 pub mod cronsim;
 pub mod debian_cron;
+pub mod delay_proxy;
 pub mod eventually;
 pub mod factories;
 pub mod http;

@@ -63,24 +63,48 @@ pub enum Shutdown {
     Immediate,
 }
 
+/// How to start a [`Cluster`]; the default suits tests.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Flush commits to disk as in production. Tests run with `-F` (no fsync) for speed; a
+    /// benchmark that claims durable acknowledgements must not.
+    pub fsync: bool,
+    /// Where to create the cluster's directory (default: the temporary directory). It must be
+    /// reachable by the `postgres` user when running as root.
+    pub parent: Option<PathBuf>,
+}
+
 /// A running PostgreSQL cluster on `127.0.0.1` with trust authentication for user `postgres`.
 #[derive(Debug)]
 pub struct Cluster {
     port: u16,
     base: PathBuf,
+    fsync: bool,
     supervisor: Mutex<Option<(Child, ChildStdin)>>,
 }
 
 impl Cluster {
     /// Creates and starts a new, empty cluster on a free port, under the temporary directory.
     pub async fn start() -> anyhow::Result<Cluster> {
-        Cluster::start_in(&std::env::temp_dir()).await
+        Cluster::start_with(ClusterOptions::default()).await
     }
 
     /// Creates and starts a new, empty cluster on a free port in a fresh directory under
     /// `parent` (which the `postgres` user must be able to reach when run as root).
     pub async fn start_in(parent: &Path) -> anyhow::Result<Cluster> {
-        let base = make_base_dir(parent)?;
+        Cluster::start_with(ClusterOptions {
+            fsync: false,
+            parent: Some(parent.to_owned()),
+        })
+        .await
+    }
+
+    /// Creates and starts a new, empty cluster on a free port as `options` say.
+    pub async fn start_with(options: ClusterOptions) -> anyhow::Result<Cluster> {
+        let parent = options.parent.unwrap_or_else(std::env::temp_dir);
+        std::fs::create_dir_all(&parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+        let base = make_base_dir(&parent)?;
         let data = base.join("data");
         let initdb = bin("initdb");
         let status = tokio::task::spawn_blocking({
@@ -112,7 +136,7 @@ impl Cluster {
                 String::from_utf8_lossy(&status.stderr).trim()
             );
         }
-        Cluster::run(base).await
+        Cluster::run(base, options.fsync).await
     }
 
     /// Creates a hot standby of `primary` with `pg_basebackup -R` and starts it on its own port.
@@ -140,19 +164,20 @@ impl Cluster {
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
-        Cluster::run(base).await
+        Cluster::run(base, false).await
     }
 
     /// Starts the server on the data directory `base/data`, retrying on another port if the one
     /// picked was taken in the meantime.
-    async fn run(base: PathBuf) -> anyhow::Result<Cluster> {
+    async fn run(base: PathBuf, fsync: bool) -> anyhow::Result<Cluster> {
         let mut last_error = None;
         for _ in 0..3 {
             let port = free_port()?;
             let cluster = Cluster {
                 port,
                 base: base.clone(),
-                supervisor: Mutex::new(Some(spawn_supervisor(&base, port)?)),
+                fsync,
+                supervisor: Mutex::new(Some(spawn_supervisor(&base, port, fsync)?)),
             };
             match cluster.wait_until_ready().await {
                 Ok(()) => return Ok(cluster),
@@ -199,7 +224,7 @@ impl Cluster {
             if guard.is_some() {
                 bail!("postgres on port {} is still running", self.port);
             }
-            *guard = Some(spawn_supervisor(&self.base, self.port)?);
+            *guard = Some(spawn_supervisor(&self.base, self.port, self.fsync)?);
         }
         self.wait_until_ready().await
     }
@@ -593,8 +618,9 @@ fn sweep_dead_runs(parent: &Path) {
     }
 }
 
-/// Starts the supervisor running `postgres` on the data directory `base/data` and `port`.
-fn spawn_supervisor(base: &Path, port: u16) -> anyhow::Result<(Child, ChildStdin)> {
+/// Starts the supervisor running `postgres` on the data directory `base/data` and `port`
+/// (without fsync unless `fsync`).
+fn spawn_supervisor(base: &Path, port: u16, fsync: bool) -> anyhow::Result<(Child, ChildStdin)> {
     let mut command = Command::new("sh");
     command
         .arg("-c")
@@ -611,7 +637,8 @@ fn spawn_supervisor(base: &Path, port: u16) -> anyhow::Result<(Child, ChildStdin
         .arg("-k")
         .arg(base)
         .args(["-c", "listen_addresses=127.0.0.1", "-p", &port.to_string()])
-        .args(["-c", "max_connections=200", "-F"])
+        .args(["-c", "max_connections=200"])
+        .args(if fsync { &[][..] } else { &["-F"][..] })
         .current_dir(base)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

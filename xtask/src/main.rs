@@ -34,6 +34,16 @@ commands:
                      ports, with curl lines to try; Ctrl-C stops both and removes the data
   test [ARGS...]     create the oracle venv if needed, then `cargo test --workspace ARGS...`
   bench schedule     time `hc-sendalerts schedule` on 20,000 generated requests (release build)
+  bench ping [SECS [PHASES]]
+                     hchk-ping (release build) against a durable PostgreSQL (fsync on) started in
+                     $CARGO_TARGET_DIR/bench-ping, 300 checks, SECS per phase (default 10):
+                     (a) baseline, one transaction per ping (HCHK_PING_WRITERS=1 BATCH_MAX=1) and
+                     (b) defaults, under 200 keep-alive clients; (c) defaults at a steady 5,000
+                     pings/s (open loop); (d) defaults with a 50 ms round trip to PostgreSQL
+                     (delay proxy, 1,000 clients). Prints committed pings/s (counted in api_ping),
+                     p50/p99 latency and peak RSS as a markdown table; takes about a minute.
+                     PHASES picks some of abcd (default all); HCHK_PING_* variables set in the
+                     environment are passed to hchk-ping (the baseline keeps its two)
   fuzz TARGET [SECS] run a cargo-fuzz target (cron, oncalendar, ping_route) for SECS seconds (default 60)
 
 environment:
@@ -48,6 +58,9 @@ fn main() -> anyhow::Result<()> {
         ["dev"] => dev::dev(&target_dir(), true),
         ["dev", "--no-build"] => dev::dev(&target_dir(), false),
         ["bench", "schedule"] => bench::schedule(&target_dir()),
+        ["bench", "ping"] => bench::ping(&target_dir(), None, None),
+        ["bench", "ping", secs] => bench::ping(&target_dir(), Some(secs), None),
+        ["bench", "ping", secs, phases] => bench::ping(&target_dir(), Some(secs), Some(phases)),
         ["fuzz", target] => fuzz(target, "60"),
         ["fuzz", target, secs] => fuzz(target, secs),
         ["help" | "--help" | "-h"] | [] => {
