@@ -185,6 +185,7 @@ async fn serve_with_pool(
         tasks.spawn(writers.clone().run(slot, stop_writers.clone()));
     }
     let watchdog = tokio::spawn(feed_watchdog(shutdown.clone()));
+    let sweeper = tokio::spawn(expire_waiting_pings(queue.clone(), config.db_wait));
     let app = Arc::new(http::App {
         prefix: config.site_prefix.clone(),
         config,
@@ -201,11 +202,27 @@ async fn serve_with_pool(
     })
     .await;
     watchdog.abort();
+    sweeper.abort();
     if drained.is_err() {
         anyhow::bail!("pings still unwritten at the end of the grace period");
     }
     tracing::info!("hchk-ping stopped");
     Ok(())
+}
+
+/// Answers 503 to pings that waited `db_wait` in the queue, whatever their writer is doing.
+async fn expire_waiting_pings(queue: Arc<queue::Queue>, db_wait: Duration) {
+    let mut ticker = tokio::time::interval(
+        (db_wait / 20).clamp(Duration::from_millis(10), Duration::from_millis(250)),
+    );
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let expired = queue.expire(std::time::Instant::now(), db_wait);
+        if expired > 0 {
+            tracing::debug!(expired, "answered 503 to pings that waited too long");
+        }
+    }
 }
 
 async fn feed_watchdog(shutdown: CancellationToken) {

@@ -148,6 +148,36 @@ impl Queue {
         jobs
     }
 
+    /// Answers 503 to every waiting job that entered the queue `wait` or longer before `now`,
+    /// and returns how many there were.
+    ///
+    /// A writer checks its own batch, but a lane waits behind its writer: while the writer asks
+    /// the server about a COMMIT whose answer was lost (which can last as long as an outage),
+    /// only this sweep keeps the promise that a ping waits at most `HCHK_PING_DB_WAIT`.
+    pub fn expire(&self, now: Instant, wait: Duration) -> usize {
+        let mut expired = Vec::new();
+        for lane in &self.lanes {
+            let mut jobs = lock(&lane.jobs);
+            if jobs
+                .iter()
+                .all(|j| now.saturating_duration_since(j.enqueued) < wait)
+            {
+                continue;
+            }
+            let (old, young): (VecDeque<Job>, VecDeque<Job>) = jobs
+                .drain(..)
+                .partition(|j| now.saturating_duration_since(j.enqueued) >= wait);
+            *jobs = young;
+            drop(jobs);
+            expired.extend(old);
+        }
+        let n = expired.len();
+        for mut job in expired {
+            job.answer(Outcome::Unavailable);
+        }
+        n
+    }
+
     /// Writer `slot` finished its batch.
     pub fn done(&self, slot: usize) {
         *lock(&self.lanes[slot].in_flight) = None;
@@ -201,4 +231,76 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::UrlAction;
+    use uuid::Uuid;
+
+    fn job(code: u128, enqueued: Instant) -> (Job, oneshot::Receiver<Outcome>) {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            route: PingRoute {
+                target: Target::Code(Uuid::from_u128(code)),
+                action: UrlAction::Success,
+                exit_status: None,
+                rid: None,
+                create: false,
+            },
+            meta: PingMeta {
+                received: Utc::now(),
+                scheme: "http",
+                remote_addr: None,
+                method: "GET".into(),
+                ua: String::new(),
+                body: Bytes::new(),
+            },
+            created: false,
+            enqueued,
+            reply: Some(reply),
+        };
+        (job, answer)
+    }
+
+    #[test]
+    fn expire_answers_only_jobs_that_waited_too_long() {
+        let queue = Queue::new(2);
+        let start = Instant::now();
+        let wait = Duration::from_secs(10);
+        let (old, mut old_answer) = job(1, start);
+        let (young, mut young_answer) = job(2, start + Duration::from_secs(5));
+        queue.push(old);
+        queue.push(young);
+        assert_eq!(queue.expire(start + Duration::from_secs(9), wait), 0);
+        assert_eq!(queue.len(), 2);
+        assert_eq!(
+            queue.dwell(start + Duration::from_secs(9)),
+            Duration::from_secs(9)
+        );
+        assert_eq!(queue.expire(start + Duration::from_secs(10), wait), 1);
+        assert_eq!(old_answer.try_recv(), Ok(Outcome::Unavailable));
+        assert!(young_answer.try_recv().is_err());
+        assert_eq!(queue.len(), 1);
+        assert_eq!(
+            queue.dwell(start + Duration::from_secs(10)),
+            Duration::from_secs(5)
+        );
+    }
+
+    #[test]
+    fn a_checks_pings_stay_in_one_lane_in_order() {
+        let queue = Queue::new(4);
+        let start = Instant::now();
+        for i in 0..3 {
+            queue.push(job(7, start + Duration::from_millis(i)).0);
+        }
+        let taken: Vec<Vec<Job>> = (0..4).map(|slot| queue.take(slot, 10)).collect();
+        let lanes: Vec<usize> = taken.iter().map(Vec::len).collect();
+        assert_eq!(lanes.iter().sum::<usize>(), 3);
+        assert!(lanes.contains(&3), "{lanes:?}");
+        let lane = taken.iter().find(|jobs| jobs.len() == 3).unwrap();
+        assert!(lane.windows(2).all(|w| w[0].enqueued < w[1].enqueued));
+    }
 }
