@@ -2,8 +2,10 @@
 //!
 //! The alert loop is not implemented yet: [`run`] refuses to start so that a unit pointing at
 //! this binary fails loudly. What exists is the schedule inspection command in [`inspection`],
-//! which answers "when is this check due next?" with the engine the loop will use.
+//! which answers "when is this check due next?" with the engine the loop will use, and the
+//! loop's first step, [`going_down`], which flips checks down under the down-flip contract.
 
+pub mod going_down;
 pub mod inspection;
 
 use hc_core::config::{DbConfig, Vars};

@@ -23,6 +23,8 @@ mod ping_smoke;
 mod ping_durability;
 // Project schema SQL vs Healthchecks' dump, idempotence, the start-up schema check, factories.
 mod schema;
+// hc-sendalerts' going-down step: flips at the deadline, postponed broken schedules, the contract.
+mod sendalerts_going_down;
 // Cron engine versus cronsim and a brute-force Debian cron replay; the `schedule` command.
 mod schedule_cron;
 // OnCalendar engine versus `systemd-analyze calendar`, expression by expression.

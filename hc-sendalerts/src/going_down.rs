@@ -1,0 +1,225 @@
+//! Checks whose `alert_after` has passed (`healthchecks-behaviour.md` §3.2): flip them down, or
+//! store their new `alert_after`, or postpone a check whose schedule cannot be evaluated.
+//!
+//! Every write is the conditional update of ARCHITECTURE.md's down-flip contract (unchanged
+//! `status`, `n_pings` and `alert_after`), and a down flip's `UPDATE` and `INSERT INTO api_flip`
+//! commit together, so a ping committed meanwhile is never overwritten and a flip is never lost.
+//! The row is taken with `FOR UPDATE SKIP LOCKED`, so several senders share the work.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hc_core::status::{CheckKind, CheckTiming, Status, StoredStatus};
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+/// How long a check whose schedule cannot be evaluated is left alone.
+pub const POSTPONE: TimeDelta = TimeDelta::hours(1);
+
+/// A due check as read.
+#[derive(Debug, Clone)]
+pub struct DueCheck {
+    /// `id`.
+    pub id: i32,
+    /// `code`.
+    pub code: Uuid,
+    /// `status` as stored (text: an unknown value is kept as read).
+    pub status: String,
+    /// The columns that decide the status.
+    pub timing: CheckTiming,
+    /// `alert_after` as read.
+    pub alert_after: DateTime<Utc>,
+    /// `n_pings` as read.
+    pub n_pings: i32,
+}
+
+/// What to do with a due check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Not down yet: store the new `alert_after` (`None`: never).
+    Reschedule(Option<DateTime<Utc>>),
+    /// Down: flip with this `created` time.
+    FlipDown(DateTime<Utc>),
+    /// The schedule cannot be evaluated: look again at this time.
+    Postpone(DateTime<Utc>, String),
+}
+
+/// What one call of [`handle_going_down`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// No check is due.
+    Idle,
+    /// A check got its decision applied.
+    Applied(Uuid, Decision),
+    /// The check changed since it was read (a ping, an edit): nothing written.
+    Changed(Uuid),
+}
+
+/// Decides about `check` at `now` (pure).
+pub fn decide(check: &DueCheck, now: DateTime<Utc>) -> Decision {
+    let status = check
+        .timing
+        .status(now, false)
+        .and_then(|status| Ok((status, check.timing.going_down_after()?)));
+    match status {
+        Err(err) => Decision::Postpone(now + POSTPONE, err.to_string()),
+        Ok((Status::Down, after)) => Decision::FlipDown(after.unwrap_or(check.alert_after)),
+        Ok((_, after)) => Decision::Reschedule(after),
+    }
+}
+
+/// Handles the due check with the earliest `alert_after`, if any, in one transaction.
+pub async fn handle_going_down(client: &mut Client, now: DateTime<Utc>) -> anyhow::Result<Handled> {
+    let tx = client.transaction().await?;
+    let select = format!(
+        "SELECT {DUE_COLUMNS} FROM api_check WHERE alert_after < now() AND status <> 'down' \
+         ORDER BY alert_after LIMIT 1 FOR UPDATE SKIP LOCKED"
+    );
+    let Some(row) = tx.query_opt(&select, &[]).await? else {
+        return Ok(Handled::Idle);
+    };
+    let check = read_due(&row)?;
+    let decision = decide(&check, now);
+    if let Decision::Postpone(_, err) = &decision {
+        tracing::warn!(check = %check.code, %err, "cannot evaluate the check's schedule; looking again in an hour");
+    }
+    let applied = apply_decision(&tx, &check, &decision).await?;
+    tx.commit().await?;
+    Ok(if applied {
+        Handled::Applied(check.code, decision)
+    } else {
+        Handled::Changed(check.code)
+    })
+}
+
+/// Writes `decision` for `check` if the row still is as read; returns whether it was.
+pub async fn apply_decision(
+    tx: &tokio_postgres::Transaction<'_>,
+    check: &DueCheck,
+    decision: &Decision,
+) -> anyhow::Result<bool> {
+    const UNCHANGED: &str = "id = $1 AND status = $2 AND n_pings = $3 AND alert_after = $4";
+    let key: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
+        [&check.id, &check.status, &check.n_pings, &check.alert_after];
+    let reschedule = |after: Option<DateTime<Utc>>| async move {
+        let sql = format!("UPDATE api_check SET alert_after = $5 WHERE {UNCHANGED}");
+        tx.execute(&sql, &[key[0], key[1], key[2], key[3], &after])
+            .await
+    };
+    let updated = match decision {
+        Decision::Reschedule(after) => reschedule(*after).await?,
+        Decision::Postpone(at, _) => reschedule(Some(*at)).await?,
+        Decision::FlipDown(created) => {
+            let sql = format!(
+                "UPDATE api_check SET status = 'down', alert_after = NULL WHERE {UNCHANGED}"
+            );
+            let updated = tx.execute(&sql, &key).await?;
+            if updated == 1 {
+                tx.execute(
+                    "INSERT INTO api_flip (created, processed, old_status, new_status, owner_id, reason) \
+                     VALUES ($1, NULL, $2, 'down', $3, 'timeout')",
+                    &[created, &check.status, &check.id],
+                )
+                .await?;
+            }
+            updated
+        }
+    };
+    Ok(updated == 1)
+}
+
+/// Reads a row selected with [`DUE_COLUMNS`].
+pub fn read_due(row: &tokio_postgres::Row) -> anyhow::Result<DueCheck> {
+    let status: String = row.try_get(2)?;
+    let kind: String = row.try_get(3)?;
+    Ok(DueCheck {
+        id: row.try_get(0)?,
+        code: row.try_get(1)?,
+        timing: CheckTiming {
+            status: StoredStatus::from_db(&status).unwrap_or(StoredStatus::New),
+            kind: CheckKind::from_db(&kind).unwrap_or(CheckKind::Simple),
+            timeout: TimeDelta::microseconds(row.try_get(4)?),
+            grace: TimeDelta::microseconds(row.try_get(5)?),
+            schedule: row.try_get(6)?,
+            tz: row.try_get(7)?,
+            last_ping: row.try_get(8)?,
+            last_start: row.try_get(9)?,
+        },
+        status,
+        alert_after: row.try_get(10)?,
+        n_pings: row.try_get(11)?,
+    })
+}
+
+/// The columns [`read_due`] expects, for a query of the caller's own.
+pub const DUE_COLUMNS: &str = "id, code, status, kind, \
+    (EXTRACT(EPOCH FROM timeout) * 1000000)::int8, (EXTRACT(EPOCH FROM grace) * 1000000)::int8, \
+    schedule, tz, last_ping, last_start, alert_after, n_pings";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn due(timing: CheckTiming) -> DueCheck {
+        DueCheck {
+            id: 1,
+            code: Uuid::nil(),
+            status: timing.status.as_db().to_owned(),
+            timing,
+            alert_after: t("2024-01-02T01:00:00Z"),
+            n_pings: 1,
+        }
+    }
+
+    fn up(last_ping: &str) -> CheckTiming {
+        CheckTiming {
+            status: StoredStatus::Up,
+            last_ping: Some(t(last_ping)),
+            ..CheckTiming::default()
+        }
+    }
+
+    #[test]
+    fn past_grace_flips_down_at_the_deadline() {
+        let check = due(up("2024-01-01T00:00:00Z"));
+        assert_eq!(
+            decide(&check, t("2024-01-02T01:00:05Z")),
+            Decision::FlipDown(t("2024-01-02T01:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_stale_alert_after_is_moved() {
+        let check = due(up("2024-01-01T12:00:00Z"));
+        assert_eq!(
+            decide(&check, t("2024-01-02T01:00:05Z")),
+            Decision::Reschedule(Some(t("2024-01-02T13:00:00Z")))
+        );
+    }
+
+    #[test]
+    fn an_expired_start_on_a_paused_check_goes_down() {
+        let check = due(CheckTiming {
+            status: StoredStatus::Paused,
+            last_start: Some(t("2024-01-01T00:00:00Z")),
+            ..CheckTiming::default()
+        });
+        assert_eq!(
+            decide(&check, t("2024-01-01T01:00:01Z")),
+            Decision::FlipDown(t("2024-01-01T01:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_broken_schedule_is_postponed_by_an_hour() {
+        let check = due(CheckTiming {
+            kind: CheckKind::Cron,
+            schedule: "garbage".into(),
+            ..up("2024-01-01T00:00:00Z")
+        });
+        let now = t("2024-01-02T01:00:05Z");
+        assert!(matches!(decide(&check, now), Decision::Postpone(at, _) if at == now + POSTPONE));
+    }
+}
