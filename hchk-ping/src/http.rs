@@ -38,8 +38,6 @@ const MAX_UA_CHARS: usize = 200;
 pub struct App {
     /// The configuration.
     pub config: Config,
-    /// The path of `SITE_ROOT` (`""` or like `/hc`).
-    pub prefix: String,
     /// The queue to the writers.
     pub queue: Arc<Queue>,
     /// The writers (for the database state).
@@ -106,7 +104,7 @@ async fn handle(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
-    let route = crate::routes::route(&app.prefix, req.uri().path(), req.uri().query());
+    let route = crate::routes::route(&app.config.site_prefix, req.uri().path(), req.uri().query());
     let response = match route {
         Route::Ping(route) => ping(&app, peer, route, req).await,
         Route::BadRequest(message) => plain(StatusCode::BAD_REQUEST, message),
@@ -122,11 +120,7 @@ async fn handle(
             );
             return Ok(response);
         }
-        Route::NotFound => {
-            let mut response = plain(StatusCode::NOT_FOUND, NOT_FOUND_PAGE);
-            *response.body_mut() = Full::new(Bytes::from_static(NOT_FOUND_PAGE.as_bytes()));
-            response
-        }
+        Route::NotFound => plain(StatusCode::NOT_FOUND, NOT_FOUND_PAGE),
     };
     app.metrics.count_response(response.status().as_u16());
     Ok(response)

@@ -187,7 +187,6 @@ async fn serve_with_pool(
     let watchdog = tokio::spawn(feed_watchdog(shutdown.clone()));
     let sweeper = tokio::spawn(expire_waiting_pings(queue.clone(), config.db_wait));
     let app = Arc::new(http::App {
-        prefix: config.site_prefix.clone(),
         config,
         queue,
         writers,

@@ -133,10 +133,7 @@ fn ping_route(
     query: Option<&str>,
 ) -> Route {
     let params = QueryParams::parse(query.unwrap_or(""));
-    let rid = params
-        .rid
-        .map(|value| parse_rid(&value).ok_or(()))
-        .map(|r| r.map_err(|_| ()));
+    let rid = params.rid.map(|value| parse_rid(&value).ok_or(()));
     let create = matches!(target, Target::Slug { .. }) && params.create.as_deref() == Some("1");
     Route::Ping(PingRoute {
         target,

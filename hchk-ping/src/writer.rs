@@ -87,6 +87,7 @@ pub struct Writers {
     queue: Arc<Queue>,
     metrics: Arc<Metrics>,
     config: WriterConfig,
+    /// Whether the last attempt reached the database: an outage is logged once at `warn`.
     db_ok: AtomicBool,
 }
 
@@ -114,8 +115,6 @@ enum Failure {
 struct Applied {
     outcomes: Vec<Option<Outcome>>,
     effects: Vec<PingEffect>,
-    /// Jobs (by index) whose slug must be created first (`?create=1`).
-    provision: Vec<usize>,
     /// The first `api_ping` row written: `owner_id`, `n`, `created`.
     first_ping: Option<(i32, i32, DateTime<Utc>)>,
 }
@@ -144,11 +143,6 @@ impl Writers {
             config,
             db_ok: AtomicBool::new(true),
         }
-    }
-
-    /// Whether the last attempt to reach the database worked.
-    pub fn db_ok(&self) -> bool {
-        self.db_ok.load(Ordering::Relaxed)
     }
 
     /// The pool (for health checks).
@@ -432,10 +426,6 @@ fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }
 
-fn interval_from_micros(us: Option<i64>) -> Option<TimeDelta> {
-    us.map(TimeDelta::microseconds)
-}
-
 async fn commit_batch(
     client: &Object,
     jobs: &[Job],
@@ -503,7 +493,6 @@ async fn commit_batch(
     let mut applied = Applied {
         outcomes: Vec::with_capacity(jobs.len()),
         effects: Vec::with_capacity(jobs.len()),
-        provision: Vec::new(),
         first_ping: None,
     };
     // Rows for api_ping, in processing order.
@@ -523,7 +512,7 @@ async fn commit_batch(
         };
         let Some(index) = index else {
             if job.route.create && !job.created {
-                applied.provision.push(j);
+                // No outcome yet: `finish` creates the check and queues the ping again.
                 applied.outcomes.push(None);
             } else {
                 applied.outcomes.push(Some(Outcome::NotFound));
@@ -837,7 +826,9 @@ fn read_check(row: &tokio_postgres::Row) -> Result<LockedCheck, tokio_postgres::
             code: row.try_get(1)?,
             timing,
             last_start_rid: row.try_get(12)?,
-            last_duration: interval_from_micros(row.try_get(13)?),
+            last_duration: row
+                .try_get::<_, Option<i64>>(13)?
+                .map(TimeDelta::microseconds),
             alert_after: row.try_get(14)?,
             n_pings: row.try_get(15)?,
             has_confirmation_link: row.try_get(16)?,

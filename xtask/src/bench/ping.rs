@@ -117,53 +117,29 @@ async fn bench(
 
     let baseline = [("HCHK_PING_WRITERS", "1"), ("HCHK_PING_BATCH_MAX", "1")];
     let mut rows = Vec::new();
-    if phases.contains('a') {
-        eprintln!("bench ping: (a) baseline, {per_phase}");
+    let closed_phases = [
+        (
+            'a',
+            "(a) baseline: 1 writer, batches of 1",
+            &baseline[..],
+            Pace::Closed,
+        ),
+        ('b', "(b) defaults", &[][..], Pace::Closed),
+        (
+            'c',
+            "(c) defaults, steady 5,000 pings/s",
+            &[][..],
+            Pace::Open { rate: STEADY_RATE },
+        ),
+    ];
+    for (name, label, extra, pace) in closed_phases {
+        if !phases.contains(name) {
+            continue;
+        }
+        eprintln!("bench ping: {label}, {per_phase}");
         rows.push(
             phase(
-                "(a) baseline: 1 writer, batches of 1",
-                &binary,
-                &vars,
-                &baseline,
-                &db,
-                &paths,
-                CLIENTS,
-                Pace::Closed,
-                duration,
-            )
-            .await?,
-        );
-    }
-    if phases.contains('b') {
-        eprintln!("bench ping: (b) defaults, {per_phase}");
-        rows.push(
-            phase(
-                "(b) defaults",
-                &binary,
-                &vars,
-                &[],
-                &db,
-                &paths,
-                CLIENTS,
-                Pace::Closed,
-                duration,
-            )
-            .await?,
-        );
-    }
-    if phases.contains('c') {
-        eprintln!("bench ping: (c) steady {STEADY_RATE} pings/s, {per_phase}");
-        rows.push(
-            phase(
-                "(c) defaults, steady 5,000 pings/s",
-                &binary,
-                &vars,
-                &[],
-                &db,
-                &paths,
-                CLIENTS,
-                Pace::Open { rate: STEADY_RATE },
-                duration,
+                label, &binary, &vars, extra, &db, &paths, CLIENTS, pace, duration,
             )
             .await?,
         );
