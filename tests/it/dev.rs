@@ -60,7 +60,7 @@ impl Dev {
             child,
             lines,
             stderr: Some(stderr),
-            area: target.join("dev"),
+            area: hc_tests::postgres::cluster_parent(&target.join("dev")).unwrap(),
         }
     }
 

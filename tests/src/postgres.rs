@@ -548,6 +548,45 @@ pub fn bin(program: &str) -> PathBuf {
     }
 }
 
+/// Where clusters for `preferred` go: `preferred` itself (created if missing) when the server's
+/// user can reach it, else the temporary directory.
+///
+/// As root the server runs as `postgres`, which cannot pass a private home such as `/root`
+/// (mode 0700): a build area under `$HOME/.cache` would make `initdb` fail.
+pub fn cluster_parent(preferred: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(preferred)
+        .with_context(|| format!("cannot create {}", preferred.display()))?;
+    if !is_root() || reachable_by_postgres(preferred)? {
+        Ok(preferred.to_owned())
+    } else {
+        Ok(std::env::temp_dir())
+    }
+}
+
+/// Whether the `postgres` user may search every directory from `/` down to `dir`.
+fn reachable_by_postgres(dir: &Path) -> anyhow::Result<bool> {
+    let (uid, gid) = postgres_ids()?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    for ancestor in dir.ancestors() {
+        let meta = std::fs::metadata(ancestor)
+            .with_context(|| format!("cannot read {}", ancestor.display()))?;
+        let mode = meta.mode();
+        let bit = if meta.uid() == uid {
+            0o100
+        } else if meta.gid() == gid {
+            0o010
+        } else {
+            0o001
+        };
+        if mode & bit == 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 fn is_root() -> bool {
     // The owner of /proc/self is the effective user: no unsafe geteuid() needed.
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)

@@ -43,8 +43,7 @@ pub fn dev(target_dir: &Path, build: bool) -> anyhow::Result<()> {
     if !binary.exists() {
         bail!("{} is not built", binary.display());
     }
-    let area = target_dir.join("dev");
-    std::fs::create_dir_all(&area).with_context(|| format!("cannot create {}", area.display()))?;
+    let area = hc_tests::postgres::cluster_parent(&target_dir.join("dev"))?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -116,13 +115,9 @@ struct DevEnv {
 impl DevEnv {
     async fn start(area: &Path, binary: &Path) -> anyhow::Result<DevEnv> {
         eprintln!("xtask dev: starting PostgreSQL in {}", area.display());
-        let cluster = Cluster::start_in(area).await.with_context(|| {
-            format!(
-                "cannot start PostgreSQL (as root, the postgres user must be able to reach {}; \
-                 set CARGO_TARGET_DIR to a folder it can)",
-                area.display()
-            )
-        })?;
+        let cluster = Cluster::start_in(area)
+            .await
+            .with_context(|| format!("cannot start PostgreSQL in {}", area.display()))?;
         cluster.create_database(DBNAME).await?;
         let client = cluster.connect(DBNAME).await?;
         hc_core::schema::apply(&client).await?;
