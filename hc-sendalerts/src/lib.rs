@@ -5,8 +5,11 @@
 //! which answers "when is this check due next?" with the engine the loop will use, and the
 //! loop's first step, [`going_down`], which flips checks down under the down-flip contract.
 
+pub mod alert;
+pub mod digest;
 pub mod going_down;
 pub mod inspection;
+pub mod transports;
 
 use hc_core::config::{DbConfig, Vars};
 use hc_core::exit::ConfigError;
