@@ -210,7 +210,11 @@ async fn load_channels(
         let channel = channel_row(row, 1)?;
         if channel.kind == "group" {
             let project: i32 = row.try_get(6)?;
-            groups.extend(group_members(&channel.value).into_iter().map(|c| (project, c)));
+            groups.extend(
+                group_members(&channel.value)
+                    .into_iter()
+                    .map(|c| (project, c)),
+            );
         }
         linked.entry(row.try_get(0)?).or_default().push(channel);
     }
@@ -311,7 +315,11 @@ mod tests {
         let mut disabled = channel(2, "webhook", r#"{"url_down": "http://x/"}"#);
         disabled.disabled = true;
         let linked = [
-            channel(1, "email", r#"{"value": "a@example.org", "up": false, "down": true}"#),
+            channel(
+                1,
+                "email",
+                r#"{"value": "a@example.org", "up": false, "down": true}"#,
+            ),
             disabled,
             channel(3, "webhook", r#"{"url_down": "", "url_up": "http://x/"}"#),
             channel(4, "slack", "https://hooks.example.org/x"),
