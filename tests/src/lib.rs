@@ -15,5 +15,6 @@ pub mod ping;
 pub mod postgres;
 pub mod recorder;
 pub mod scratch;
+pub mod service;
 pub mod systemd_calendar;
 pub mod venv;
