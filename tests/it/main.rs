@@ -25,6 +25,8 @@ mod ping_durability;
 mod schema;
 // hc-sendalerts' going-down step: flips at the deadline, postponed broken schedules, the contract.
 mod sendalerts_going_down;
+// hc-sendalerts' loop end to end: one notification per channel, order, retries, groups, bad rows.
+mod sendalerts_loop;
 // Cron engine versus cronsim and a brute-force Debian cron replay; the `schedule` command.
 mod schedule_cron;
 // OnCalendar engine versus `systemd-analyze calendar`, expression by expression.

@@ -123,4 +123,3 @@ impl Drop for ServiceProcess {
         let _ = self.child.wait();
     }
 }
-
