@@ -101,6 +101,9 @@ pub struct Check {
     pub filter_http_body: bool,
     /// `badge_key`, for `badge_url` in `$JSON`.
     pub badge_key: Uuid,
+    /// Codes of the channels assigned to the check (`api_channel_checks`), for `channels` in the
+    /// webhook's `$JSON` (any order: it is sorted when printed).
+    pub channels: Vec<Uuid>,
 }
 
 impl Check {

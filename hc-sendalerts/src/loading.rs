@@ -49,7 +49,9 @@ const ALERT_SQL: &str = "SELECT n.code, n.channel_id, \
     pf.created, pf.new_status, \
     (SELECT array_agg(CASE WHEN o.name = '' THEN o.code::text ELSE o.name END) \
        FROM api_check o WHERE o.project_id = c.project_id AND o.id <> c.id AND o.status = 'down'), \
-    EXISTS (SELECT 1 FROM api_check o WHERE o.project_id = c.project_id AND o.id <> c.id) \
+    EXISTS (SELECT 1 FROM api_check o WHERE o.project_id = c.project_id AND o.id <> c.id), \
+    (SELECT array_agg(k.code) FROM api_channel_checks kc JOIN api_channel k ON k.id = kc.channel_id \
+       WHERE kc.check_id = c.id) \
     FROM api_notification n \
     JOIN api_check c ON c.id = n.owner_id \
     JOIN accounts_project p ON p.id = c.project_id \
@@ -139,6 +141,9 @@ pub async fn load(client: &impl GenericClient, id: i32) -> anyhow::Result<Loaded
         filter_default_fail: row.try_get(31)?,
         filter_http_body: row.try_get(32)?,
         badge_key: row.try_get(33)?,
+        channels: row
+            .try_get::<_, Option<Vec<Uuid>>>(58)?
+            .unwrap_or_default(),
     };
     let project = Project {
         code: row.try_get(35)?,

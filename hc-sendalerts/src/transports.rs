@@ -77,6 +77,8 @@ pub struct Settings {
     pub site_root: String,
     /// `SITE_NAME`.
     pub site_name: String,
+    /// `PING_ENDPOINT` (default `SITE_ROOT/ping/`), for `ping_url` in the webhook's `$JSON`.
+    pub ping_endpoint: String,
     /// `SECRET_KEY`: signs unsubscribe links and keys token buckets.
     pub secret_key: hc_core::config::Secret<String>,
     /// HTTP client settings (`INTEGRATIONS_ALLOW_PRIVATE_IPS`, timeouts).
@@ -93,7 +95,10 @@ impl Settings {
         let site_root = hc_core::config::string_var(vars, "SITE_ROOT", "http://localhost:8000")
             .trim_end_matches('/')
             .to_owned();
+        let ping_endpoint =
+            hc_core::config::string_var(vars, "PING_ENDPOINT", &format!("{site_root}/ping/"));
         Ok(Settings {
+            ping_endpoint,
             site_root,
             site_name: hc_core::config::string_var(vars, "SITE_NAME", "Mychecks"),
             // Healthchecks' default, so links signed by a default install still verify.
