@@ -20,6 +20,8 @@ const GOING_DOWN_BATCH: i64 = 200;
 const FLIP_BATCH: i64 = 100;
 /// No new flips are claimed while this many deliveries run on this sender.
 const MAX_IN_FLIGHT: usize = 2000;
+/// Passes `--once` tries before it gives up.
+const ONCE_ATTEMPTS: u32 = 5;
 /// The shortest idle wait, so a due check held by another sender does not make this one spin.
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(50);
 
@@ -41,8 +43,10 @@ pub struct AlertLoop {
 
 impl AlertLoop {
     /// Runs until `shutdown` (or, with `once`, until there is nothing left to do), then waits
-    /// for running deliveries to end.
-    pub async fn run(&self, shutdown: &CancellationToken, once: bool) {
+    /// for running deliveries to end. With `once`, a pass failing [`ONCE_ATTEMPTS`] times in a
+    /// row is an error; otherwise failures are retried for ever.
+    pub async fn run(&self, shutdown: &CancellationToken, once: bool) -> anyhow::Result<()> {
+        let mut failures = 0;
         let mut backoff =
             hc_core::db::Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         let mut next_recovery = Instant::now();
@@ -53,6 +57,7 @@ impl AlertLoop {
             let recover = Instant::now() >= next_recovery;
             match self.pass(shutdown, recover).await {
                 Ok(work) => {
+                    failures = 0;
                     self.metrics.iteration(true, started.elapsed());
                     backoff.reset(Duration::from_millis(500));
                     if recover {
@@ -82,8 +87,10 @@ impl AlertLoop {
                     self.metrics.iteration(false, started.elapsed());
                     let delay = backoff.next_delay();
                     tracing::warn!(error = %format!("{err:#}"), retry_in = ?delay, "alert loop pass failed");
-                    if once && shutdown.is_cancelled() {
-                        break;
+                    failures += 1;
+                    if once && failures >= ONCE_ATTEMPTS {
+                        self.deliveries.wait_idle().await;
+                        return Err(err.context(format!("the pass failed {ONCE_ATTEMPTS} times")));
                     }
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
@@ -93,6 +100,7 @@ impl AlertLoop {
             }
         }
         self.deliveries.wait_idle().await;
+        Ok(())
     }
 
     /// One pass; returns how much work it did (checks handled, flips processed, deliveries

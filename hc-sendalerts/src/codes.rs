@@ -3,7 +3,7 @@
 //! the `api_notification` row alone, without new columns in Healthchecks' tables.
 //!
 //! Layout of the 16 bytes (an RFC 9562 version 8 UUID, which Healthchecks never makes: its
-//! codes are version 4, so `substr(code::text, 15, 1) = '8'` tells our rows from its rows):
+//! codes are version 4, so [`ours_sql`] tells our rows from its rows):
 //!
 //! ```text
 //! 0..4 flip id (big-endian) | 4..6 mac | 6 version 8 + mac | 7 mac | 8 variant + mac
@@ -17,8 +17,11 @@
 use sha1::{Digest, Sha1};
 use uuid::Uuid;
 
-/// SQL condition true for rows of `api_notification` whose code this service made.
-pub const OURS_SQL: &str = "substr(code::text, 15, 1) = '8'";
+/// SQL condition true for rows of `api_notification` (called `alias` in the query) whose code
+/// this service made.
+pub fn ours_sql(alias: &str) -> String {
+    format!("substr({alias}.code::text, 15, 1) = '8'")
+}
 
 /// The code of the notification of flip `flip_id` on channel `channel_id`.
 pub fn notification_code(secret: &str, flip_id: i32, channel_id: i32) -> Uuid {

@@ -23,7 +23,7 @@ use tokio_postgres::{Client, NoTls};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::codes::{OURS_SQL, notification_code};
+use crate::codes::{notification_code, ours_sql};
 use crate::loading::{Group, Loaded, load};
 use crate::metrics::Metrics;
 use crate::transports::{Failure, TransportError, Transports};
@@ -163,9 +163,10 @@ impl Deliveries {
         let rows = client
             .query(
                 &format!(
-                    "SELECT id FROM api_notification \
-                     WHERE error = 'Sending' AND owner_id IS NOT NULL AND {OURS_SQL} \
-                     ORDER BY id LIMIT 10000"
+                    "SELECT n.id FROM api_notification n \
+                     WHERE n.error = 'Sending' AND n.owner_id IS NOT NULL AND {} \
+                     ORDER BY n.id LIMIT 10000",
+                    ours_sql("n")
                 ),
                 &[],
             )
@@ -240,8 +241,9 @@ impl Inner {
                     "SELECT n.id, n.channel_id, EXISTS ( \
                          SELECT 1 FROM api_notification e \
                          WHERE e.owner_id = n.owner_id AND e.channel_id = n.channel_id \
-                           AND e.error = 'Sending' AND e.id < n.id AND e.{OURS_SQL}) \
-                     FROM api_notification n WHERE n.id = ANY($1) AND n.error = 'Sending'"
+                           AND e.error = 'Sending' AND e.id < n.id AND {}) \
+                     FROM api_notification n WHERE n.id = ANY($1) AND n.error = 'Sending'",
+                    ours_sql("e")
                 ),
                 &[&locked],
             )

@@ -160,8 +160,8 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     };
     hc_core::systemd::notify_ready();
     tracing::info!(once = config.once, "hc-sendalerts is running");
-    alert_loop.run(&shutdown, config.once).await;
+    let result = alert_loop.run(&shutdown, config.once).await;
     hc_core::systemd::notify_stopping();
     tracing::info!("hc-sendalerts stopped");
-    Ok(())
+    result
 }

@@ -141,9 +141,7 @@ pub async fn load(client: &impl GenericClient, id: i32) -> anyhow::Result<Loaded
         filter_default_fail: row.try_get(31)?,
         filter_http_body: row.try_get(32)?,
         badge_key: row.try_get(33)?,
-        channels: row
-            .try_get::<_, Option<Vec<Uuid>>>(58)?
-            .unwrap_or_default(),
+        channels: row.try_get::<_, Option<Vec<Uuid>>>(58)?.unwrap_or_default(),
     };
     let project = Project {
         code: row.try_get(35)?,
