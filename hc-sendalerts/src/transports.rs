@@ -6,8 +6,17 @@
 //! for a status ([`is_noop`]) is decided when a flip is processed, so a no-op channel gets no
 //! notification row (§3.4).
 
+pub mod chat;
 pub mod email;
+pub mod googlechat;
+pub mod gotify;
 pub mod http;
+pub mod matrix;
+pub mod msteamsw;
+pub mod ntfy;
+pub mod pushover;
+pub mod telegram;
+pub mod tokenbucket;
 pub mod webhook;
 
 use hc_core::config::Vars;
@@ -84,6 +93,9 @@ pub struct Settings {
     pub email: email::EmailSettings,
     /// `WEBHOOKS_ENABLED`.
     pub webhooks_enabled: bool,
+    /// The chat and push kinds' settings (`MSTEAMS_ENABLED`, `TELEGRAM_TOKEN`, `PUSHOVER_*`,
+    /// `MATRIX_*`, `NTFY_SH_TOKEN`).
+    pub chat: chat::ChatSettings,
 }
 
 impl Settings {
@@ -101,6 +113,7 @@ impl Settings {
             http: http::HttpSettings::from_vars(vars)?,
             email: email::EmailSettings::from_vars(vars)?,
             webhooks_enabled: hc_core::config::parse_bool(vars, "WEBHOOKS_ENABLED", true)?,
+            chat: chat::ChatSettings::from_vars(vars)?,
         })
     }
 }
@@ -134,6 +147,13 @@ impl Transports {
         match alert.channel.kind.as_str() {
             "email" => email::notify(self, alert).await,
             "webhook" => webhook::notify(self, alert).await,
+            "msteamsw" => msteamsw::notify(self, alert).await,
+            "googlechat" => googlechat::notify(self, alert).await,
+            "ntfy" => ntfy::notify(self, alert).await,
+            "gotify" => gotify::notify(self, alert).await,
+            "po" => pushover::notify(self, alert).await,
+            "telegram" => telegram::notify(self, alert).await,
+            "matrix" => matrix::notify(self, alert).await,
             kind => Err(unsupported(kind)),
         }
     }
@@ -152,6 +172,9 @@ pub fn is_noop(kind: &str, value: &str, new_status: &str) -> bool {
     match kind {
         "email" => email::is_noop(value, new_status),
         "webhook" => webhook::is_noop(value, new_status),
+        "ntfy" => ntfy::is_noop(value, new_status),
+        "gotify" => gotify::is_noop(value, new_status),
+        "po" => pushover::is_noop(value, new_status),
         _ => false,
     }
 }

@@ -1,0 +1,514 @@
+//! What the chat and push kinds share: their settings ([`ChatSettings`], Healthchecks' variable
+//! names) and the pieces of text their templates have in common (the reason, the last ping,
+//! the downtime, the other checks that are down), plus the small encoders they need.
+//!
+//! Each kind lives in its own module (`msteamsw`, `googlechat`, `ntfy`, `gotify`, `pushover`,
+//! `telegram`, `matrix`) and builds its request with a pure function.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use hc_core::config::{Secret, Vars};
+use hc_core::exit::ConfigError;
+
+use crate::alert::{Alert, Ping, PingBody};
+
+use super::http::{HttpRequest, expect_success};
+use super::{TransportError, Transports};
+
+/// Settings of the chat and push kinds.
+#[derive(Debug, Clone)]
+pub struct ChatSettings {
+    /// `MSTEAMS_ENABLED` (default on).
+    pub msteams_enabled: bool,
+    /// `TELEGRAM_TOKEN`: without it Telegram notifications fail.
+    pub telegram_token: Option<Secret<String>>,
+    /// `SENDALERTS_TELEGRAM_API_URL`: the Bot API base (default `https://api.telegram.org`).
+    pub telegram_api_url: String,
+    /// `PUSHOVER_API_TOKEN`: without it Pushover notifications fail.
+    pub pushover_api_token: Option<Secret<String>>,
+    /// `SENDALERTS_PUSHOVER_API_URL`: the API base (default `https://api.pushover.net`).
+    pub pushover_api_url: String,
+    /// `PUSHOVER_EMERGENCY_RETRY_DELAY` in seconds (300).
+    pub pushover_emergency_retry_delay: i64,
+    /// `PUSHOVER_EMERGENCY_EXPIRATION` in seconds (86400).
+    pub pushover_emergency_expiration: i64,
+    /// `MATRIX_HOMESERVER` without a trailing slash: without it Matrix notifications fail.
+    pub matrix_homeserver: Option<String>,
+    /// `MATRIX_ACCESS_TOKEN`.
+    pub matrix_access_token: Option<Secret<String>>,
+    /// `NTFY_SH_TOKEN`: the bearer token for channels on `https://ntfy.sh` without their own.
+    pub ntfy_sh_token: Option<Secret<String>>,
+}
+
+impl ChatSettings {
+    /// Reads the settings; the first bad variable is the error.
+    pub fn from_vars(vars: &impl Vars) -> Result<ChatSettings, ConfigError> {
+        let base = |name: &str, default: &str| {
+            hc_core::config::string_var(vars, name, default)
+                .trim_end_matches('/')
+                .to_owned()
+        };
+        let homeserver = hc_core::config::string_var(vars, "MATRIX_HOMESERVER", "");
+        Ok(ChatSettings {
+            msteams_enabled: hc_core::config::parse_bool(vars, "MSTEAMS_ENABLED", true)?,
+            telegram_token: hc_core::config::secret(vars, "TELEGRAM_TOKEN")?,
+            telegram_api_url: base("SENDALERTS_TELEGRAM_API_URL", "https://api.telegram.org"),
+            pushover_api_token: hc_core::config::secret(vars, "PUSHOVER_API_TOKEN")?,
+            pushover_api_url: base("SENDALERTS_PUSHOVER_API_URL", "https://api.pushover.net"),
+            pushover_emergency_retry_delay: hc_core::config::parse_var(
+                vars,
+                "PUSHOVER_EMERGENCY_RETRY_DELAY",
+                300,
+            )?,
+            pushover_emergency_expiration: hc_core::config::parse_var(
+                vars,
+                "PUSHOVER_EMERGENCY_EXPIRATION",
+                86400,
+            )?,
+            matrix_homeserver: (!homeserver.is_empty())
+                .then(|| homeserver.trim_end_matches('/').to_owned()),
+            matrix_access_token: hc_core::config::secret(vars, "MATRIX_ACCESS_TOKEN")?,
+            ntfy_sh_token: hc_core::config::secret(vars, "NTFY_SH_TOKEN")?,
+        })
+    }
+}
+
+/// Healthchecks' `Flip.reason_long`: `""` when the flip has no reason.
+pub fn reason_long(reason: &str) -> &'static str {
+    match reason {
+        "timeout" => "success signal did not arrive on time, grace time passed",
+        "fail" => "received a failure signal",
+        _ => "",
+    }
+}
+
+/// Healthchecks' `Ping.get_kind_display`: "Success", "Exit status 123", "Started", …
+pub fn ping_kind_display(ping: &Ping) -> String {
+    match ping.kind.as_deref() {
+        Some("fail") => match ping.exitstatus {
+            Some(code) if code != 0 => format!("Exit status {code}"),
+            _ => "Failure".to_owned(),
+        },
+        Some("start") => "Started".to_owned(),
+        Some("ign") => "Ignored".to_owned(),
+        Some("log") => "Log".to_owned(),
+        _ => "Success".to_owned(),
+    }
+}
+
+/// "Success, 10 minutes ago" (Healthchecks' `formatted_kind_created`), or "Never".
+pub fn last_ping_text(ping: Option<&Ping>, now: DateTime<Utc>) -> String {
+    match ping {
+        Some(ping) => format!(
+            "{}, {}",
+            ping_kind_display(ping),
+            natural_time(now - ping.created)
+        ),
+        None => "Never".to_owned(),
+    }
+}
+
+/// The total shown next to the last ping: the ping's number, or 0 without a ping.
+pub fn total_pings(ping: Option<&Ping>) -> String {
+    ping.and_then(|ping| ping.n).unwrap_or(0).to_string()
+}
+
+/// Django's `naturaltime` for a moment `ago` in the past: "now", "a minute ago",
+/// "10 minutes ago", "an hour ago", and from a day on two adjacent units ("1 day, 2 hours
+/// ago", with Django's non-breaking spaces).
+pub fn natural_time(ago: TimeDelta) -> String {
+    let secs = ago.num_seconds().max(0);
+    match secs {
+        0 => "now".to_owned(),
+        1 => "a second ago".to_owned(),
+        2..60 => format!("{secs} seconds ago"),
+        60..120 => "a minute ago".to_owned(),
+        120..3600 => format!("{} minutes ago", secs / 60),
+        3600..7200 => "an hour ago".to_owned(),
+        7200..86400 => format!("{} hours ago", secs / 3600),
+        _ => format!("{} ago", time_since(secs)),
+    }
+}
+
+/// Django's `timesince` (depth 2) for spans of a day or more.
+fn time_since(secs: i64) -> String {
+    const UNITS: [(i64, &str, &str); 6] = [
+        (365 * 86400, "year", "years"),
+        (30 * 86400, "month", "months"),
+        (7 * 86400, "week", "weeks"),
+        (86400, "day", "days"),
+        (3600, "hour", "hours"),
+        (60, "minute", "minutes"),
+    ];
+    let unit = |count: i64, one: &str, many: &str| {
+        format!("{count}\u{a0}{}", if count == 1 { one } else { many })
+    };
+    let Some(first) = UNITS.iter().position(|(size, _, _)| secs >= *size) else {
+        return unit(0, "minute", "minutes");
+    };
+    let (size, one, many) = UNITS[first];
+    let mut text = unit(secs / size, one, many);
+    if let Some(&(next_size, next_one, next_many)) = UNITS.get(first + 1) {
+        let rest = (secs % size) / next_size;
+        if rest > 0 {
+            text.push_str(", ");
+            text.push_str(&unit(rest, next_one, next_many));
+        }
+    }
+    text
+}
+
+/// Healthchecks' `hc_duration` for a check's period: "1 day", "2 hours 30 minutes"; weeks
+/// only when the period is a whole number of weeks.
+pub fn format_duration(duration: TimeDelta) -> String {
+    duration_parts(duration.num_seconds(), true).join(" ")
+}
+
+/// Healthchecks' `hc_duration_for_sentence` for a downtime: "1 hour, 30 minutes".
+pub fn format_duration_for_sentence(duration: TimeDelta) -> String {
+    let secs = duration.num_seconds();
+    if secs < 60 {
+        return match secs {
+            1 => "1 second".to_owned(),
+            _ => format!("{} seconds", secs.max(0)),
+        };
+    }
+    duration_parts(secs, false).join(", ")
+}
+
+fn duration_parts(secs: i64, weeks: bool) -> Vec<String> {
+    let mut rest = secs.max(0);
+    let mut parts = Vec::new();
+    for (size, one, many) in [
+        (7 * 86400, "week", "weeks"),
+        (86400, "day", "days"),
+        (3600, "hour", "hours"),
+        (60, "minute", "minutes"),
+    ] {
+        if size == 7 * 86400 && (!weeks || rest % size != 0) {
+            continue;
+        }
+        let count = rest / size;
+        rest %= size;
+        match count {
+            0 => {}
+            1 => parts.push(format!("1 {one}")),
+            _ => parts.push(format!("{count} {many}")),
+        }
+    }
+    parts
+}
+
+/// `SITE_ROOT/cloaked/<unique_key>/`: the check's link that does not reveal its UUID.
+pub fn cloaked_url(site_root: &str, alert: &Alert) -> String {
+    format!("{site_root}/cloaked/{}/", alert.check.unique_key())
+}
+
+/// The last ping's body as text, at most 1000 characters plus "\n[truncated]" (§3.9); `None`
+/// when there is no body, or it is in object storage (not readable by this service yet).
+pub fn body_excerpt(ping: Option<&Ping>) -> Option<String> {
+    const LIMIT: usize = 1000;
+    let PingBody::Inline(bytes) = &ping?.body else {
+        return None;
+    };
+    if bytes.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(bytes);
+    match text.char_indices().nth(LIMIT) {
+        Some((cut, _)) => Some(format!("{}\n[truncated]", &text[..cut])),
+        None => Some(text.into_owned()),
+    }
+}
+
+/// The check's tags (`tags` split on whitespace).
+pub fn tags_list(alert: &Alert) -> Vec<&str> {
+    alert.check.tags.split_whitespace().collect()
+}
+
+/// For an up flip after a down flip: how long the check was down.
+pub fn down_duration(alert: &Alert) -> Option<TimeDelta> {
+    if alert.flip.new_status != "up" {
+        return None;
+    }
+    alert.down_since.map(|since| alert.flip.created - since)
+}
+
+/// The "other checks" part of the templates, one line each (`item` formats one check's name):
+/// nothing when the project has no other checks, "All the other checks are up.", more than ten
+/// as a count, else a heading and one line per check.
+///
+/// Healthchecks also shows each check's last ping and link; [`Alert::other_down`] carries names
+/// only, so the lines show the name.
+pub fn other_down_lines(alert: &Alert, item: impl Fn(&str) -> String) -> Vec<String> {
+    let Some(others) = &alert.other_down else {
+        return Vec::new();
+    };
+    let word = if alert.flip.new_status == "down" {
+        "also"
+    } else {
+        "still"
+    };
+    if others.is_empty() {
+        vec!["All the other checks are up.".to_owned()]
+    } else if others.len() > 10 {
+        vec![format!("{} other checks are {word} down.", others.len())]
+    } else {
+        let mut lines = vec![format!("The following checks are {word} down:")];
+        lines.extend(others.iter().map(|name| item(name)));
+        lines
+    }
+}
+
+/// Django's HTML escaping (`&`, `<`, `>`, `"`, `'`), as its templates apply to every value.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters (Python's `quote` with no
+/// safe characters), for a path segment or a query value.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// An `application/x-www-form-urlencoded` body (spaces as `+`, like Python's `urlencode`).
+pub fn form_encode(fields: &[(&str, String)]) -> String {
+    let encode = |text: &str| percent_encode(text).replace("%20", "+");
+    fields
+        .iter()
+        .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A request with a JSON body (`Content-Type: application/json`) and extra `headers`.
+pub fn json_request(
+    method: &str,
+    url: String,
+    payload: &serde_json::Value,
+    headers: Vec<(String, Vec<u8>)>,
+) -> HttpRequest {
+    let mut all = vec![("Content-Type".to_owned(), b"application/json".to_vec())];
+    all.extend(headers);
+    HttpRequest {
+        method: method.to_owned(),
+        url,
+        headers: all,
+        body: Some(payload.to_string().into_bytes()),
+    }
+}
+
+/// A POST with a form body.
+pub fn form_request(url: String, fields: &[(&str, String)]) -> HttpRequest {
+    HttpRequest {
+        method: "POST".to_owned(),
+        url,
+        headers: vec![(
+            "Content-Type".to_owned(),
+            b"application/x-www-form-urlencoded".to_vec(),
+        )],
+        body: Some(form_encode(fields).into_bytes()),
+    }
+}
+
+/// Sends `request` once and accepts only Healthchecks' success statuses.
+pub async fn send(transports: &Transports, request: HttpRequest) -> Result<(), TransportError> {
+    expect_success(transports.http.send(request).await?).map(drop)
+}
+
+/// The error for a channel value this kind cannot read.
+pub fn malformed_value(kind: &str) -> TransportError {
+    TransportError::fail(format!("malformed {kind} channel value"))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::alert::{Channel, Check, Flip, Project};
+    use uuid::Uuid;
+
+    /// A fixed "now" for the tests.
+    pub(crate) fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000, 0).expect("a valid timestamp")
+    }
+
+    /// A down alert of check "Foo" in "Alices Project", last ping 10 minutes ago (n 112233).
+    pub(crate) fn alert(kind: &str, value: &str) -> Alert {
+        Alert {
+            notification: Uuid::from_u128(0x1234),
+            flip: Flip {
+                id: 1,
+                created: now(),
+                old_status: "up".into(),
+                new_status: "down".into(),
+                reason: "timeout".into(),
+            },
+            check: Check {
+                id: 1,
+                code: Uuid::from_u128(0xabcdef),
+                name: "Foo".into(),
+                tags: "foo bar".into(),
+                kind: "simple".into(),
+                timeout: TimeDelta::days(1),
+                grace: TimeDelta::hours(1),
+                schedule: "* * * * *".into(),
+                tz: "UTC".into(),
+                status: "paused".into(),
+                created: now(),
+                ..Check::default()
+            },
+            project: Project {
+                name: "Alices Project".into(),
+                ..Project::default()
+            },
+            channel: Channel {
+                id: 1,
+                kind: kind.into(),
+                value: value.into(),
+                ..Channel::default()
+            },
+            last_ping: Some(Ping {
+                n: Some(112233),
+                created: now() - TimeDelta::minutes(10),
+                kind: None,
+                scheme: "http".into(),
+                remote_addr: Some("1.2.3.4".into()),
+                method: "GET".into(),
+                ua: String::new(),
+                exitstatus: None,
+                body: PingBody::None,
+            }),
+            down_since: None,
+            other_down: None,
+        }
+    }
+
+    /// Turns `alert` into an up alert after 90 minutes of downtime.
+    pub(crate) fn up(mut alert: Alert) -> Alert {
+        alert.flip.old_status = "down".into();
+        alert.flip.new_status = "up".into();
+        alert.flip.reason = String::new();
+        alert.down_since = Some(now() - TimeDelta::minutes(90));
+        alert
+    }
+
+    /// Settings as the tests use them.
+    pub(crate) fn settings() -> crate::transports::Settings {
+        let vars: std::collections::HashMap<&str, &str> = [
+            ("SITE_ROOT", "https://hc.example.org"),
+            ("SITE_NAME", "Mychecks"),
+            ("SECRET_KEY", "test-secret"),
+            ("TELEGRAM_TOKEN", "bot-token"),
+            ("PUSHOVER_API_TOKEN", "po-token"),
+            ("MATRIX_HOMESERVER", "https://matrix.example.org/"),
+            ("MATRIX_ACCESS_TOKEN", "mx-token"),
+        ]
+        .into_iter()
+        .collect();
+        crate::transports::Settings::from_vars(&vars).expect("valid test settings")
+    }
+
+    #[track_caller]
+    fn check_natural(secs: i64, expected: &str) {
+        assert_eq!(natural_time(TimeDelta::seconds(secs)), expected);
+    }
+
+    #[test]
+    fn natural_time_now() {
+        check_natural(0, "now");
+    }
+
+    #[test]
+    fn natural_time_minutes() {
+        check_natural(600, "10 minutes ago");
+        check_natural(61, "a minute ago");
+    }
+
+    #[test]
+    fn natural_time_an_hour() {
+        check_natural(61 * 60, "an hour ago");
+    }
+
+    #[test]
+    fn natural_time_days() {
+        check_natural(86400 + 7200, "1\u{a0}day, 2\u{a0}hours ago");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(format_duration(TimeDelta::days(1)), "1 day");
+        assert_eq!(format_duration(TimeDelta::weeks(2)), "2 weeks");
+        assert_eq!(
+            format_duration(TimeDelta::minutes(150)),
+            "2 hours 30 minutes"
+        );
+        assert_eq!(
+            format_duration_for_sentence(TimeDelta::minutes(90)),
+            "1 hour, 30 minutes"
+        );
+    }
+
+    #[test]
+    fn exit_status_display() {
+        let mut ping = alert("x", "").last_ping.expect("a ping");
+        ping.kind = Some("fail".into());
+        ping.exitstatus = Some(123);
+        assert_eq!(
+            last_ping_text(Some(&ping), now()),
+            "Exit status 123, 10 minutes ago"
+        );
+    }
+
+    #[test]
+    fn body_excerpt_truncates() {
+        let mut ping = alert("x", "").last_ping.expect("a ping");
+        ping.body = PingBody::Inline("Hello World".repeat(100).into_bytes());
+        let body = body_excerpt(Some(&ping)).expect("a body");
+        assert!(body.ends_with("\n[truncated]"));
+        assert_eq!(body.chars().count(), 1000 + "\n[truncated]".len());
+    }
+
+    #[test]
+    fn other_down_variants() {
+        let mut a = alert("x", "");
+        assert!(other_down_lines(&a, str::to_owned).is_empty());
+        a.other_down = Some(vec![]);
+        assert_eq!(
+            other_down_lines(&a, str::to_owned),
+            ["All the other checks are up."]
+        );
+        a.other_down = Some((0..11).map(|i| format!("Foobar #{i}")).collect());
+        assert_eq!(
+            other_down_lines(&a, str::to_owned),
+            ["11 other checks are also down."]
+        );
+    }
+
+    #[test]
+    fn encoders() {
+        assert_eq!(percent_encode("!abc:example.org"), "%21abc%3Aexample.org");
+        assert_eq!(
+            form_encode(&[("a", "x y&z".into()), ("b", "1".into())]),
+            "a=x+y%26z&b=1"
+        );
+        assert_eq!(escape_html("A & <B>"), "A &amp; &lt;B&gt;");
+    }
+}
