@@ -16,6 +16,7 @@ pub mod msteamsw;
 pub mod ntfy;
 pub mod pushover;
 pub mod telegram;
+pub mod text;
 pub mod tokenbucket;
 pub mod webhook;
 
