@@ -9,10 +9,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use hc_core::config::{Secret, Vars};
 use hc_core::exit::ConfigError;
 
-use crate::alert::{Alert, Ping, PingBody};
+use crate::alert::{Alert, Ping};
 
 use super::http::{HttpRequest, expect_success};
-use super::{TransportError, Transports};
+use super::{Settings, TransportError, Transports, text};
 
 /// Settings of the chat and push kinds.
 #[derive(Debug, Clone)]
@@ -157,12 +157,6 @@ fn time_since(secs: i64) -> String {
     text
 }
 
-/// Healthchecks' `hc_duration` for a check's period: "1 day", "2 hours 30 minutes"; weeks
-/// only when the period is a whole number of weeks.
-pub fn format_duration(duration: TimeDelta) -> String {
-    duration_parts(duration.num_seconds(), true).join(" ")
-}
-
 /// Healthchecks' `hc_duration_for_sentence` for a downtime: "1 hour, 30 minutes".
 pub fn format_duration_for_sentence(duration: TimeDelta) -> String {
     let secs = duration.num_seconds();
@@ -172,21 +166,17 @@ pub fn format_duration_for_sentence(duration: TimeDelta) -> String {
             _ => format!("{} seconds", secs.max(0)),
         };
     }
-    duration_parts(secs, false).join(", ")
+    duration_parts(secs).join(", ")
 }
 
-fn duration_parts(secs: i64, weeks: bool) -> Vec<String> {
+fn duration_parts(secs: i64) -> Vec<String> {
     let mut rest = secs.max(0);
     let mut parts = Vec::new();
     for (size, one, many) in [
-        (7 * 86400, "week", "weeks"),
         (86400, "day", "days"),
         (3600, "hour", "hours"),
         (60, "minute", "minutes"),
     ] {
-        if size == 7 * 86400 && (!weeks || rest % size != 0) {
-            continue;
-        }
         let count = rest / size;
         rest %= size;
         match count {
@@ -198,26 +188,15 @@ fn duration_parts(secs: i64, weeks: bool) -> Vec<String> {
     parts
 }
 
-/// `SITE_ROOT/cloaked/<unique_key>/`: the check's link that does not reveal its UUID.
-pub fn cloaked_url(site_root: &str, alert: &Alert) -> String {
-    format!("{site_root}/cloaked/{}/", alert.check.unique_key())
+/// The last ping's body for the chat kinds: at most 1000 characters plus "\n[truncated]"
+/// (§3.9).
+pub fn ping_body(ping: Option<&Ping>) -> Option<String> {
+    text::body_excerpt(&ping?.body, 1000)
 }
 
-/// The last ping's body as text, at most 1000 characters plus "\n[truncated]" (§3.9); `None`
-/// when there is no body, or it is in object storage (not readable by this service yet).
-pub fn body_excerpt(ping: Option<&Ping>) -> Option<String> {
-    const LIMIT: usize = 1000;
-    let PingBody::Inline(bytes) = &ping?.body else {
-        return None;
-    };
-    if bytes.is_empty() {
-        return None;
-    }
-    let text = String::from_utf8_lossy(bytes);
-    match text.char_indices().nth(LIMIT) {
-        Some((cut, _)) => Some(format!("{}\n[truncated]", &text[..cut])),
-        None => Some(text.into_owned()),
-    }
+/// The check's cloaked link.
+pub fn check_url(settings: &Settings, alert: &Alert) -> String {
+    text::cloaked_url(settings, &alert.check)
 }
 
 /// The check's tags (`tags` split on whitespace).
@@ -342,7 +321,7 @@ pub fn malformed_value(kind: &str) -> TransportError {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::alert::{Channel, Check, Flip, Project};
+    use crate::alert::{Channel, Check, Flip, PingBody, Project};
     use uuid::Uuid;
 
     /// A fixed "now" for the tests.
@@ -454,12 +433,7 @@ pub(crate) mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(format_duration(TimeDelta::days(1)), "1 day");
-        assert_eq!(format_duration(TimeDelta::weeks(2)), "2 weeks");
-        assert_eq!(
-            format_duration(TimeDelta::minutes(150)),
-            "2 hours 30 minutes"
-        );
+        assert_eq!(format_duration_for_sentence(TimeDelta::days(8)), "8 days");
         assert_eq!(
             format_duration_for_sentence(TimeDelta::minutes(90)),
             "1 hour, 30 minutes"
@@ -478,10 +452,10 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn body_excerpt_truncates() {
+    fn ping_body_truncates() {
         let mut ping = alert("x", "").last_ping.expect("a ping");
         ping.body = PingBody::Inline("Hello World".repeat(100).into_bytes());
-        let body = body_excerpt(Some(&ping)).expect("a body");
+        let body = ping_body(Some(&ping)).expect("a body");
         assert!(body.ends_with("\n[truncated]"));
         assert_eq!(body.chars().count(), 1000 + "\n[truncated]".len());
     }

@@ -8,7 +8,7 @@ use crate::alert::Alert;
 
 use super::chat;
 use super::http::HttpRequest;
-use super::{Settings, TransportError, Transports};
+use super::{Settings, TransportError, Transports, text};
 
 /// Delivers `alert` to the channel's webhook URL.
 pub async fn notify(transports: &Transports, alert: &Alert) -> Result<(), TransportError> {
@@ -60,7 +60,7 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
         field("Tags", tags.join(", "));
     }
     if check.kind == "simple" {
-        field("Period", chat::format_duration(check.timeout));
+        field("Period", text::format_duration(check.timeout));
     }
     if check.kind == "cron" || check.kind == "oncalendar" {
         field("Schedule", check.schedule.clone());
@@ -73,7 +73,7 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
         "buttonList": {"buttons": [{
             "text": format!("View in {}", settings.site_name),
             "type": "FILLED",
-            "onClick": {"openLink": {"url": chat::cloaked_url(&settings.site_root, alert)}},
+            "onClick": {"openLink": {"url": chat::check_url(settings, alert)}},
         }]}
     }));
 

@@ -83,7 +83,7 @@ pub fn message(alert: &Alert, settings: &Settings) -> String {
     let link = format!(
         "[{}]({})",
         escape_html(&alert.check.name_then_code()),
-        chat::cloaked_url(&settings.site_root, alert)
+        chat::check_url(settings, alert)
     );
     let mut lines = Vec::new();
     if alert.flip.new_status == "down" {
@@ -133,7 +133,7 @@ mod tests {
         assert_eq!(r.url, "https://example.org/message?token=abc");
         assert_eq!(p["title"], "Foo is DOWN");
         let m = p["message"].as_str().unwrap_or_default();
-        assert!(m.contains(&chat::cloaked_url("https://hc.example.org", &a)));
+        assert!(m.contains(&chat::check_url(&settings(), &a)));
         assert!(m.contains("grace time passed"));
         assert_eq!(
             p["extras"]["client::display"]["contentType"],

@@ -11,7 +11,7 @@ use crate::alert::Alert;
 
 use super::chat::{self, escape_html};
 use super::http::HttpRequest;
-use super::{Settings, TransportError, Transports};
+use super::{Settings, TransportError, Transports, text};
 
 /// Posts `alert` into the channel's room.
 pub async fn notify(transports: &Transports, alert: &Alert) -> Result<(), TransportError> {
@@ -80,7 +80,7 @@ pub fn formatted(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Stri
     let check = &alert.check;
     let link = format!(
         "<a href=\"{}\">{}</a>",
-        chat::cloaked_url(&settings.site_root, alert),
+        chat::check_url(settings, alert),
         escape_html(&check.name_then_code())
     );
     let mut out = if alert.flip.new_status == "down" {
@@ -109,7 +109,7 @@ pub fn formatted(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Stri
     if check.kind == "simple" {
         out.push_str(&format!(
             "<b>Period:</b> {}<br>\n",
-            chat::format_duration(check.timeout)
+            text::format_duration(check.timeout)
         ));
     }
     if check.kind == "cron" || check.kind == "oncalendar" {
@@ -131,7 +131,7 @@ pub fn formatted(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Stri
         "<b>Last Ping:</b> {}<br>\n",
         chat::last_ping_text(ping, now)
     ));
-    if let Some(body) = chat::body_excerpt(ping) {
+    if let Some(body) = chat::ping_body(ping) {
         out.push_str(&format!(
             "<b>Last Ping Body:</b><br>\n<pre>{}</pre>\n",
             escape_html(&body)

@@ -8,7 +8,7 @@ use crate::alert::Alert;
 
 use super::chat::{self, escape_html};
 use super::http::HttpRequest;
-use super::{Settings, TransportError, Transports};
+use super::{Settings, TransportError, Transports, text};
 
 /// Delivers `alert` to the channel's Workflows URL; fails when `MSTEAMS_ENABLED` is off.
 pub async fn notify(transports: &Transports, alert: &Alert) -> Result<(), TransportError> {
@@ -64,7 +64,7 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
         fact("Tags:", tags.join(" "));
     }
     if check.kind == "simple" {
-        fact("Period:", chat::format_duration(check.timeout));
+        fact("Period:", text::format_duration(check.timeout));
     }
     if check.kind == "cron" || check.kind == "oncalendar" {
         // Healthchecks keeps asterisks from reading as Markdown with a combining grapheme joiner.
@@ -86,7 +86,7 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
         }),
         json!({"type": "FactSet", "facts": facts}),
     ];
-    if let Some(text) = chat::body_excerpt(ping) {
+    if let Some(text) = chat::ping_body(ping) {
         body.push(json!({"type": "TextBlock", "text": "Last Ping Body:", "weight": "bolder"}));
         body.push(json!({"type": "CodeBlock", "codeSnippet": text, "language": "PlainText"}));
     }
@@ -105,7 +105,7 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
                 "actions": [{
                     "type": "Action.OpenUrl",
                     "title": format!("View in {}", settings.site_name),
-                    "url": chat::cloaked_url(&settings.site_root, alert),
+                    "url": chat::check_url(settings, alert),
                 }],
             },
         }],

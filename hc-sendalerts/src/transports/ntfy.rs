@@ -10,7 +10,7 @@ use crate::alert::Alert;
 
 use super::chat::{self, escape_html};
 use super::http::HttpRequest;
-use super::{Settings, TransportError, Transports, tokenbucket};
+use super::{Settings, TransportError, Transports, text, tokenbucket};
 
 /// The channel's value.
 #[derive(Debug, Clone, Deserialize)]
@@ -117,7 +117,7 @@ pub fn payload(spec: &NtfySpec, alert: &Alert, settings: &Settings, now: DateTim
         "actions": [{
             "action": "view",
             "label": format!("View on {}", settings.site_name),
-            "url": chat::cloaked_url(&settings.site_root, alert),
+            "url": chat::check_url(settings, alert),
         }],
     })
 }
@@ -147,7 +147,7 @@ pub fn message(alert: &Alert, now: DateTime<Utc>) -> String {
     if check.kind == "simple" {
         lines.push(format!(
             "**Period:** {}",
-            chat::format_duration(check.timeout)
+            text::format_duration(check.timeout)
         ));
     }
     if check.kind == "cron" || check.kind == "oncalendar" {

@@ -8,7 +8,7 @@ use crate::alert::Alert;
 
 use super::chat::{self, escape_html};
 use super::http::{HttpRequest, expect_success};
-use super::{Settings, TransportError, Transports, tokenbucket};
+use super::{Settings, TransportError, Transports, text, tokenbucket};
 
 /// The priority that turns a status off.
 pub const DISABLED: i32 = -3;
@@ -123,7 +123,7 @@ pub fn build_request(
         ("title", format!("{emoji} {}", alert.check.name_then_code())),
         ("html", "1".to_owned()),
         ("priority", priority.to_string()),
-        ("url", chat::cloaked_url(&settings.site_root, alert)),
+        ("url", chat::check_url(settings, alert)),
         ("url_title", format!("View on {}", settings.site_name)),
         // Emergencies are cancelled by this tag when the check comes back up.
         ("tags", alert.check.unique_key()),
@@ -179,7 +179,7 @@ pub fn message(alert: &Alert, now: DateTime<Utc>) -> String {
     if check.kind == "simple" {
         lines.push(format!(
             "<b>Period:</b> {}",
-            chat::format_duration(check.timeout)
+            text::format_duration(check.timeout)
         ));
     }
     if check.kind == "cron" || check.kind == "oncalendar" {
@@ -284,10 +284,7 @@ mod tests {
         assert_eq!(field(&f, "html").as_deref(), Some("1"));
         assert_eq!(field(&f, "priority").as_deref(), Some("0"));
         assert_eq!(field(&f, "tags"), Some(a.check.unique_key()));
-        assert_eq!(
-            field(&f, "url"),
-            Some(chat::cloaked_url("https://hc.example.org", &a))
-        );
+        assert_eq!(field(&f, "url"), Some(chat::check_url(&settings(), &a)));
         assert_eq!(field(&f, "retry"), None);
         let m = field(&f, "message").unwrap_or_default();
         assert!(m.contains("112233") && m.contains("10 minutes ago"), "{m}");

@@ -11,7 +11,7 @@ use crate::alert::Alert;
 
 use super::chat::{self, escape_html};
 use super::http::{HttpRequest, HttpResponse, expect_success};
-use super::{Settings, TransportError, Transports, tokenbucket};
+use super::{Settings, TransportError, Transports, text, tokenbucket};
 
 /// The channel's value (other keys, such as `type` and `name`, are kept as they are).
 #[derive(Debug, Clone, Deserialize)]
@@ -169,7 +169,7 @@ pub fn message(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> String
     let check = &alert.check;
     let link = format!(
         "<a href=\"{}\">{}</a>",
-        chat::cloaked_url(&settings.site_root, alert),
+        chat::check_url(settings, alert),
         escape_html(&check.name_then_code())
     );
     let mut lines = Vec::new();
@@ -205,7 +205,7 @@ pub fn message(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> String
     if check.kind == "simple" {
         lines.push(format!(
             "<b>Period:</b> {}",
-            chat::format_duration(check.timeout)
+            text::format_duration(check.timeout)
         ));
     }
     if check.kind == "cron" || check.kind == "oncalendar" {
@@ -221,7 +221,7 @@ pub fn message(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> String
         "<b>Last Ping:</b> {}",
         chat::last_ping_text(ping, now)
     ));
-    if let Some(body) = chat::body_excerpt(ping) {
+    if let Some(body) = chat::ping_body(ping) {
         lines.push("<b>Last Ping Body:</b>".to_owned());
         lines.push(format!("<pre>{}</pre>", escape_html(&body)));
     }
@@ -267,7 +267,7 @@ mod tests {
         let a = alert("telegram", r#"{"id": 123}"#);
         let m = message(&a, &settings(), now());
         assert!(m.contains(">Foo</a>"));
-        assert!(m.contains(&chat::cloaked_url("https://hc.example.org", &a)));
+        assert!(m.contains(&chat::check_url(&settings(), &a)));
         assert!(m.contains("grace time passed"));
         for line in [
             "<b>Project:</b> Alices Project\n",
