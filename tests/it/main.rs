@@ -29,6 +29,8 @@ mod sendalerts_going_down;
 mod schedule_cron;
 // OnCalendar engine versus `systemd-analyze calendar`, expression by expression.
 mod schedule_oncalendar;
+// Chat and push transports (Teams, Google Chat, ntfy, Gotify, Pushover, Telegram, Matrix) via the recorder.
+mod transports_chat;
 // Conventions: file docs, no leftovers, dependency direction.
 mod tidy;
 // The systemd units: present, verified, sandboxed.
