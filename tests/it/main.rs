@@ -31,5 +31,7 @@ mod schedule_cron;
 mod schedule_oncalendar;
 // Conventions: file docs, no leftovers, dependency direction.
 mod tidy;
+// The webhook transport and HTTP client against a recording server: requests, failures, limits.
+mod transports_webhook;
 // The systemd units: present, verified, sandboxed.
 mod units;
