@@ -101,6 +101,9 @@ pub struct Check {
     pub filter_body: bool,
     /// `badge_key` of the project, for `badge_url` in `$JSON`.
     pub badge_key: String,
+    /// Codes of the channels assigned to the check (`api_channel_checks`), for `channels` in the
+    /// webhook's `$JSON` (any order: it is sorted when printed).
+    pub channels: Vec<Uuid>,
 }
 
 impl Check {

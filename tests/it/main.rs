@@ -33,5 +33,7 @@ mod schedule_oncalendar;
 mod transports_chat;
 // Conventions: file docs, no leftovers, dependency direction.
 mod tidy;
+// The webhook transport and HTTP client against a recording server: requests, failures, limits.
+mod transports_webhook;
 // The systemd units: present, verified, sandboxed.
 mod units;

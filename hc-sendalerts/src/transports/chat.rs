@@ -72,89 +72,24 @@ impl ChatSettings {
     }
 }
 
-/// Healthchecks' `Flip.reason_long`: `""` when the flip has no reason.
-pub fn reason_long(reason: &str) -> &'static str {
-    match reason {
-        "timeout" => "success signal did not arrive on time, grace time passed",
-        "fail" => "received a failure signal",
-        _ => "",
-    }
-}
-
-/// Healthchecks' `Ping.get_kind_display`: "Success", "Exit status 123", "Started", …
-pub fn ping_kind_display(ping: &Ping) -> String {
-    match ping.kind.as_deref() {
-        Some("fail") => match ping.exitstatus {
-            Some(code) if code != 0 => format!("Exit status {code}"),
-            _ => "Failure".to_owned(),
-        },
-        Some("start") => "Started".to_owned(),
-        Some("ign") => "Ignored".to_owned(),
-        Some("log") => "Log".to_owned(),
-        _ => "Success".to_owned(),
-    }
+/// The flip's reason in parentheses after a space (" (received a failure signal)"), or `""`.
+pub fn reason_in_parens(alert: &Alert) -> String {
+    text::reason_long(&alert.flip.reason)
+        .map(|reason| format!(" ({reason})"))
+        .unwrap_or_default()
 }
 
 /// "Success, 10 minutes ago" (Healthchecks' `formatted_kind_created`), or "Never".
 pub fn last_ping_text(ping: Option<&Ping>, now: DateTime<Utc>) -> String {
-    match ping {
-        Some(ping) => format!(
-            "{}, {}",
-            ping_kind_display(ping),
-            natural_time(now - ping.created)
-        ),
-        None => "Never".to_owned(),
-    }
+    ping.map_or_else(
+        || "Never".to_owned(),
+        |ping| text::formatted_kind_created(ping, now),
+    )
 }
 
 /// The total shown next to the last ping: the ping's number, or 0 without a ping.
 pub fn total_pings(ping: Option<&Ping>) -> String {
     ping.and_then(|ping| ping.n).unwrap_or(0).to_string()
-}
-
-/// Django's `naturaltime` for a moment `ago` in the past: "now", "a minute ago",
-/// "10 minutes ago", "an hour ago", and from a day on two adjacent units ("1 day, 2 hours
-/// ago", with Django's non-breaking spaces).
-pub fn natural_time(ago: TimeDelta) -> String {
-    let secs = ago.num_seconds().max(0);
-    match secs {
-        0 => "now".to_owned(),
-        1 => "a second ago".to_owned(),
-        2..60 => format!("{secs} seconds ago"),
-        60..120 => "a minute ago".to_owned(),
-        120..3600 => format!("{} minutes ago", secs / 60),
-        3600..7200 => "an hour ago".to_owned(),
-        7200..86400 => format!("{} hours ago", secs / 3600),
-        _ => format!("{} ago", time_since(secs)),
-    }
-}
-
-/// Django's `timesince` (depth 2) for spans of a day or more.
-fn time_since(secs: i64) -> String {
-    const UNITS: [(i64, &str, &str); 6] = [
-        (365 * 86400, "year", "years"),
-        (30 * 86400, "month", "months"),
-        (7 * 86400, "week", "weeks"),
-        (86400, "day", "days"),
-        (3600, "hour", "hours"),
-        (60, "minute", "minutes"),
-    ];
-    let unit = |count: i64, one: &str, many: &str| {
-        format!("{count}\u{a0}{}", if count == 1 { one } else { many })
-    };
-    let Some(first) = UNITS.iter().position(|(size, _, _)| secs >= *size) else {
-        return unit(0, "minute", "minutes");
-    };
-    let (size, one, many) = UNITS[first];
-    let mut text = unit(secs / size, one, many);
-    if let Some(&(next_size, next_one, next_many)) = UNITS.get(first + 1) {
-        let rest = (secs % size) / next_size;
-        if rest > 0 {
-            text.push_str(", ");
-            text.push_str(&unit(rest, next_one, next_many));
-        }
-    }
-    text
 }
 
 /// Healthchecks' `hc_duration_for_sentence` for a downtime: "1 hour, 30 minutes".
@@ -403,32 +338,6 @@ pub(crate) mod tests {
         .into_iter()
         .collect();
         crate::transports::Settings::from_vars(&vars).expect("valid test settings")
-    }
-
-    #[track_caller]
-    fn check_natural(secs: i64, expected: &str) {
-        assert_eq!(natural_time(TimeDelta::seconds(secs)), expected);
-    }
-
-    #[test]
-    fn natural_time_now() {
-        check_natural(0, "now");
-    }
-
-    #[test]
-    fn natural_time_minutes() {
-        check_natural(600, "10 minutes ago");
-        check_natural(61, "a minute ago");
-    }
-
-    #[test]
-    fn natural_time_an_hour() {
-        check_natural(61 * 60, "an hour ago");
-    }
-
-    #[test]
-    fn natural_time_days() {
-        check_natural(86400 + 7200, "1\u{a0}day, 2\u{a0}hours ago");
     }
 
     #[test]

@@ -43,8 +43,7 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
         check.name_then_code(),
         alert.flip.new_status.to_uppercase()
     );
-    let reason = chat::reason_long(&alert.flip.reason);
-    if !reason.is_empty() {
+    if let Some(reason) = text::reason_long(&alert.flip.reason) {
         title.push_str(&format!("Reason: {reason}."));
     }
 

@@ -56,20 +56,11 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
     })
 }
 
-fn reason_suffix(alert: &Alert) -> String {
-    let reason = chat::reason_long(&alert.flip.reason);
-    if reason.is_empty() {
-        String::new()
-    } else {
-        format!(" ({reason})")
-    }
-}
-
 /// The plain-text body: one sentence.
 pub fn plain(alert: &Alert) -> String {
     let name = alert.check.name_then_code();
     if alert.flip.new_status == "down" {
-        format!("{name} is DOWN{}.", reason_suffix(alert))
+        format!("{name} is DOWN{}.", chat::reason_in_parens(alert))
     } else {
         format!("{name} is now UP.")
     }
@@ -86,7 +77,7 @@ pub fn formatted(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Stri
     let mut out = if alert.flip.new_status == "down" {
         format!(
             "🔴 The check {link} is <b>DOWN</b>{}.",
-            reason_suffix(alert)
+            chat::reason_in_parens(alert)
         )
     } else {
         format!("🟢 The check {link} is <b>UP</b>.")

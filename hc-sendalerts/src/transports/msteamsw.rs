@@ -40,12 +40,7 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
     let name = check.name_then_code();
     let status = alert.flip.new_status.to_uppercase();
     let heading = if alert.flip.new_status == "down" {
-        let reason = chat::reason_long(&alert.flip.reason);
-        let reason = if reason.is_empty() {
-            String::new()
-        } else {
-            format!(" ({reason})")
-        };
+        let reason = chat::reason_in_parens(alert);
         format!("🔴 “{}” is DOWN{reason}.", escape_html(&name))
     } else {
         format!("🟢 “{}” is UP.", escape_html(&name))

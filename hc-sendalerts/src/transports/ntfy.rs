@@ -98,15 +98,12 @@ pub fn build_request(
 /// The publish payload.
 pub fn payload(spec: &NtfySpec, alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value {
     let status = alert.flip.new_status.as_str();
-    let reason = chat::reason_long(&alert.flip.reason);
-    let mut title = format!(
-        "{} is {}",
+    let title = format!(
+        "{} is {}{}",
         alert.check.name_then_code(),
-        status.to_uppercase()
+        status.to_uppercase(),
+        chat::reason_in_parens(alert)
     );
-    if !reason.is_empty() {
-        title.push_str(&format!(" ({reason})"));
-    }
     json!({
         "topic": spec.topic,
         "priority": spec.priority(status),
@@ -126,8 +123,8 @@ pub fn payload(spec: &NtfySpec, alert: &Alert, settings: &Settings, now: DateTim
 pub fn message(alert: &Alert, now: DateTime<Utc>) -> String {
     let check = &alert.check;
     let mut lines = Vec::new();
-    let reason = chat::reason_long(&alert.flip.reason);
-    if alert.flip.new_status == "down" && !reason.is_empty() {
+    let reason = text::reason_long(&alert.flip.reason).filter(|_| alert.flip.new_status == "down");
+    if let Some(reason) = reason {
         lines.push(format!("Reason: {reason}."));
         lines.push(String::new());
     } else if let Some(down) = chat::down_duration(alert) {

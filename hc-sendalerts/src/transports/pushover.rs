@@ -148,12 +148,7 @@ pub fn message(alert: &Alert, now: DateTime<Utc>) -> String {
     let name = escape_html(&check.name_then_code());
     let mut lines = Vec::new();
     if alert.flip.new_status == "down" {
-        let reason = chat::reason_long(&alert.flip.reason);
-        let reason = if reason.is_empty() {
-            String::new()
-        } else {
-            format!(" ({reason})")
-        };
+        let reason = chat::reason_in_parens(alert);
         lines.push(format!("The check <b>{name}</b> is DOWN{reason}."));
     } else {
         let mut line = format!("The check <b>{name}</b> is now UP.");

@@ -174,12 +174,7 @@ pub fn message(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> String
     );
     let mut lines = Vec::new();
     if alert.flip.new_status == "down" {
-        let reason = chat::reason_long(&alert.flip.reason);
-        let reason = if reason.is_empty() {
-            String::new()
-        } else {
-            format!(" ({reason})")
-        };
+        let reason = chat::reason_in_parens(alert);
         lines.push(format!("🔴 The check {link} is <b>DOWN</b>{reason}."));
     } else {
         let mut line = format!("🟢 The check {link} is now <b>UP</b>.");
