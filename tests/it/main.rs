@@ -31,7 +31,11 @@ mod sendalerts_loop;
 mod schedule_cron;
 // OnCalendar engine versus `systemd-analyze calendar`, expression by expression.
 mod schedule_oncalendar;
+// Chat and push transports (Teams, Google Chat, ntfy, Gotify, Pushover, Telegram, Matrix) via the recorder.
+mod transports_chat;
 // Conventions: file docs, no leftovers, dependency direction.
 mod tidy;
+// The webhook transport and HTTP client against a recording server: requests, failures, limits.
+mod transports_webhook;
 // The systemd units: present, verified, sandboxed.
 mod units;
