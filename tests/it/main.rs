@@ -31,6 +31,8 @@ mod schedule_cron;
 mod schedule_oncalendar;
 // Conventions: file docs, no leftovers, dependency direction.
 mod tidy;
+// Slack, Mattermost, Rocket.Chat and Discord payloads and error classes against a recording server.
+mod transports_chat;
 // The webhook transport and HTTP client against a recording server: requests, failures, limits.
 mod transports_webhook;
 // The systemd units: present, verified, sandboxed.
