@@ -4,6 +4,7 @@
 //! this binary fails loudly. What exists is the schedule inspection command in [`inspection`],
 //! which answers "when is this check due next?" with the engine the loop will use, and the
 //! loop's first step, [`going_down`], which flips checks down under the down-flip contract.
+//! The delivery side starts at [`transports`]: one attempt per call, one module per channel kind.
 
 pub mod alert;
 pub mod digest;
