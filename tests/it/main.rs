@@ -35,6 +35,8 @@ mod schedule_oncalendar;
 mod transports_chat;
 // Conventions: file docs, no leftovers, dependency direction.
 mod tidy;
+// Slack, Mattermost, Rocket.Chat and Discord payloads and error classes against a recording server.
+mod transports_slack;
 // The webhook transport and HTTP client against a recording server: requests, failures, limits.
 mod transports_webhook;
 // The systemd units: present, verified, sandboxed.

@@ -13,7 +13,7 @@ use serde_json::json;
 
 /// Transports built from `extra` variables on top of a site root; private addresses are allowed
 /// unless `extra` says otherwise, because the recorder listens on loopback.
-fn transports(extra: &[(&str, &str)]) -> Transports {
+pub(crate) fn transports(extra: &[(&str, &str)]) -> Transports {
     let mut vars: HashMap<String, String> = HashMap::from(
         [
             ("SITE_ROOT", "http://hc.example"),
@@ -42,6 +42,11 @@ fn at(text: &str) -> DateTime<Utc> {
 /// A down alert of check "Backup" (tags "foo bar", last ping with exit status 7 and a body) on
 /// a webhook channel with `value`.
 fn alert(value: serde_json::Value) -> Alert {
+    alert_on("webhook", &value.to_string())
+}
+
+/// The same alert on a channel of `kind` with `value`.
+pub(crate) fn alert_on(kind: &str, value: &str) -> Alert {
     Alert {
         notification: uuid::Uuid::new_v4(),
         flip: Flip {
@@ -65,8 +70,8 @@ fn alert(value: serde_json::Value) -> Alert {
         },
         project: Project::default(),
         channel: Channel {
-            kind: "webhook".to_owned(),
-            value: value.to_string(),
+            kind: kind.to_owned(),
+            value: value.to_owned(),
             ..Channel::default()
         },
         last_ping: Some(Ping {
