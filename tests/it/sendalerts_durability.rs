@@ -204,7 +204,10 @@ async fn three_senders_deliver_each_flip_once_on_each_channel() {
 
     wait_for_requests(&recorder, 8_000).await;
     let errors = wait_until_all_delivered(&client, 8_000).await;
-    assert!(errors.iter().all(String::is_empty), "every delivery succeeded");
+    assert!(
+        errors.iter().all(String::is_empty),
+        "every delivery succeeded"
+    );
 
     let requests = recorder.requests();
     let seen = arrivals(&requests);
@@ -218,7 +221,10 @@ async fn three_senders_deliver_each_flip_once_on_each_channel() {
         let code = body.trim_end_matches(" down");
         let down = seen[&(body.clone(), path.clone())][0];
         let up = seen[&(format!("{code} up"), path.clone())][0];
-        assert!(down < up, "{code} on {path}: up (#{up}) before down (#{down})");
+        assert!(
+            down < up,
+            "{code} on {path}: up (#{up}) before down (#{down})"
+        );
     }
     for sender in senders {
         stop_sender(sender).await;
@@ -239,10 +245,7 @@ async fn a_sender_killed_while_delivering_loses_nothing() {
     for (i, (id, _)) in checks.iter().enumerate() {
         webhook_channel(&client, &recorder, project.id, &format!("/n{i}"), &[*id]).await;
     }
-    let vars = sender_vars(
-        &db,
-        &[("SENDALERTS_CONCURRENCY", &CONCURRENCY.to_string())],
-    );
+    let vars = sender_vars(&db, &[("SENDALERTS_CONCURRENCY", &CONCURRENCY.to_string())]);
 
     let mut first = start_sender(&vars).await;
     wait_for_requests(&recorder, 40).await;
