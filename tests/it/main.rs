@@ -25,6 +25,8 @@ mod ping_durability;
 mod schema;
 // hc-sendalerts' going-down step: flips at the deadline, postponed broken schedules, the contract.
 mod sendalerts_going_down;
+// hc-sendalerts processes under load and failure: several senders, SIGKILL, PostgreSQL restart.
+mod sendalerts_durability;
 // hc-sendalerts' loop end to end: one notification per channel, order, retries, groups, bad rows.
 mod sendalerts_loop;
 // Cron engine versus cronsim and a brute-force Debian cron replay; the `schedule` command.

@@ -21,7 +21,14 @@ const PATIENCE: Duration = Duration::from_secs(30);
 
 /// The sender's environment for `db`: webhooks to loopback allowed, fast retries, no metrics.
 pub fn sender_vars(db: &TestDb, extra: &[(&str, &str)]) -> HashMap<String, String> {
-    let mut vars = db.vars();
+    with_sender_settings(db.vars(), extra)
+}
+
+/// `vars` (a database's variables) plus the settings of [`sender_vars`] and `extra`.
+pub(crate) fn with_sender_settings(
+    mut vars: HashMap<String, String>,
+    extra: &[(&str, &str)],
+) -> HashMap<String, String> {
     for (name, value) in [
         ("SECRET_KEY", "test-secret"),
         ("SITE_ROOT", "http://hc.example.org"),
@@ -62,7 +69,7 @@ pub fn webhook(recorder: &Recorder, path: &str) -> String {
 }
 
 /// An up check whose deadline passed an hour ago.
-fn overdue(project_id: i32) -> CheckSpec {
+pub(crate) fn overdue(project_id: i32) -> CheckSpec {
     let last_ping = Utc::now() - TimeDelta::days(1) - TimeDelta::hours(2);
     CheckSpec {
         project_id: Some(project_id),

@@ -100,6 +100,11 @@ impl ServiceProcess {
         Ok(())
     }
 
+    /// The exit status if the process has exited, `None` while it runs.
+    pub fn exited(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+
     /// Waits for the process to exit and returns its status.
     pub async fn wait_exit(&mut self, patience: Duration) -> anyhow::Result<ExitStatus> {
         let child = &mut self.child;
