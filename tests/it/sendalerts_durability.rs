@@ -250,6 +250,16 @@ async fn a_sender_killed_while_delivering_loses_nothing() {
     let mut first = start_sender(&vars).await;
     wait_for_requests(&recorder, 40).await;
     first.kill().unwrap();
+    // Requests the dead sender had written are read once its connections are closed.
+    hc_tests::eventually::eventually(Duration::from_secs(30), || {
+        let open = recorder.open_connections();
+        async move {
+            anyhow::ensure!(open == 0, "{open} connections still open");
+            Ok(())
+        }
+    })
+    .await
+    .unwrap();
     let at_kill = recorder.requests().len();
     assert!(
         at_kill < CHECKS,
