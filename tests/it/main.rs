@@ -31,5 +31,7 @@ mod schedule_cron;
 mod schedule_oncalendar;
 // Conventions: file docs, no leftovers, dependency direction.
 mod tidy;
+// The email transport through a real OpenSMTPD: message format, signatures, failures.
+mod transports_email;
 // The systemd units: present, verified, sandboxed.
 mod units;

@@ -14,5 +14,7 @@ pub mod http;
 pub mod ping;
 pub mod postgres;
 pub mod scratch;
+pub mod smtp;
+pub mod supervisor;
 pub mod systemd_calendar;
 pub mod venv;
