@@ -1,6 +1,5 @@
 //! The hashes and MACs notifications need (SHA-1 unique keys, Django-compatible signatures for
-//! unsubscribe links and bounce ids),
-//! in one place.
+//! unsubscribe links and bounce ids), in one place.
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
