@@ -8,6 +8,7 @@
 
 pub mod email;
 pub mod http;
+pub mod text;
 pub mod webhook;
 
 use hc_core::config::Vars;

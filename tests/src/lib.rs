@@ -13,6 +13,7 @@ pub mod factories;
 pub mod http;
 pub mod ping;
 pub mod postgres;
+pub mod recorder;
 pub mod scratch;
 pub mod smtp;
 pub mod supervisor;
