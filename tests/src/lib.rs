@@ -8,6 +8,7 @@ pub mod binaries;
 pub mod cronsim;
 pub mod debian_cron;
 pub mod delay_proxy;
+pub mod django;
 pub mod eventually;
 pub mod factories;
 pub mod http;

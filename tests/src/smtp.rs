@@ -2,9 +2,11 @@
 //! accepts, whatever the recipient, into a maildir that tests read.
 //!
 //! The server runs under [`crate::supervisor`], so it stops when the [`SmtpSink`] is dropped or
-//! the test process ends. OpenSMTPD's queue directory is compiled in (`/var/spool/smtpd`); where
-//! a private mount namespace is allowed each sink bind-mounts its own queue there, so that sinks
-//! of parallel tests and parallel runs never pick up each other's queued mail.
+//! the test process ends. OpenSMTPD's queue directory (`/var/spool/smtpd`) and control socket
+//! (`/var/run/smtpd.sock`) are compiled in; where a private mount namespace is allowed each sink
+//! bind-mounts its own directories there, so that sinks of parallel tests and parallel runs can
+//! run side by side and never pick up each other's queued mail. Without one, only one sink can
+//! run on the machine at a time.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -31,6 +33,9 @@ const DELIVERY_PATIENCE: Duration = Duration::from_secs(30);
 /// OpenSMTPD's queue directory (compiled in; it must be root's, mode 0711).
 const SPOOL: &str = "/var/spool/smtpd";
 
+/// The directory of OpenSMTPD's control socket (compiled in: `/var/run/smtpd.sock`).
+const RUN: &str = "/var/run";
+
 /// The user that owns delivered mail (the virtual table maps every address to it).
 const MAILDIR_USER: &str = "nobody";
 
@@ -47,12 +52,18 @@ impl SmtpSink {
     ///
     /// OpenSMTPD must be started as root (it drops privileges itself), so this fails otherwise.
     pub async fn start() -> anyhow::Result<SmtpSink> {
+        SmtpSink::start_rejecting(&[]).await
+    }
+
+    /// Like [`SmtpSink::start`], but `RCPT TO` any of `rejected` gets OpenSMTPD's permanent
+    /// `550 Invalid recipient`.
+    pub async fn start_rejecting(rejected: &[&str]) -> anyhow::Result<SmtpSink> {
         if !is_root() {
             bail!("OpenSMTPD must be started as root: run the tests as root");
         }
         let mut last_error = None;
         for _ in 0..3 {
-            let sink = SmtpSink::spawn(free_port()?)?;
+            let sink = SmtpSink::spawn(free_port()?, rejected)?;
             match sink.wait_until_ready().await {
                 Ok(()) => return Ok(sink),
                 Err(err) => last_error = Some(err),
@@ -61,7 +72,7 @@ impl SmtpSink {
         Err(last_error.unwrap_or_else(|| anyhow::anyhow!("smtpd did not start")))
     }
 
-    fn spawn(port: u16) -> anyhow::Result<SmtpSink> {
+    fn spawn(port: u16, rejected: &[&str]) -> anyhow::Result<SmtpSink> {
         let base = unique_path_in(&std::env::temp_dir(), "hc-smtp");
         std::fs::create_dir(&base).with_context(|| format!("cannot create {}", base.display()))?;
         // `nobody` must pass through to the maildir.
@@ -73,25 +84,32 @@ impl SmtpSink {
             .with_context(|| format!("cannot give {} to {MAILDIR_USER}", maildir.display()))?;
         let virtuals = base.join("virtuals");
         std::fs::write(&virtuals, format!("@ {MAILDIR_USER}\n"))?;
+        let mut conf_text = format!(
+            "table catchall file:{virtuals}\n\
+             listen on 127.0.0.1 port {port}\n\
+             action \"sink\" maildir \"{maildir}\" virtual <catchall>\n",
+            virtuals = virtuals.display(),
+            maildir = maildir.display(),
+        );
+        if !rejected.is_empty() {
+            let list: Vec<String> = rejected.iter().map(|a| format!("\"{a}\"")).collect();
+            conf_text.push_str(&format!(
+                "table rejected {{ {} }}\nmatch from any for any rcpt-to <rejected> reject\n",
+                list.join(", ")
+            ));
+        }
+        conf_text.push_str("match from any for any action \"sink\"\n");
         let conf = base.join("smtpd.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "table catchall file:{virtuals}\n\
-                 listen on 127.0.0.1 port {port}\n\
-                 action \"sink\" maildir \"{maildir}\" virtual <catchall>\n\
-                 match from any for any action \"sink\"\n",
-                virtuals = virtuals.display(),
-                maildir = maildir.display(),
-            ),
-        )?;
+        std::fs::write(&conf, conf_text)?;
 
         let smtpd = smtpd_program();
         let spool = base.join("spool");
+        let run = base.join("run");
         let mut server: Vec<&OsStr> = Vec::new();
-        if private_spool_possible() {
+        if private_mounts_possible() {
             std::fs::create_dir(&spool)?;
             std::fs::set_permissions(&spool, std::fs::Permissions::from_mode(0o711))?;
+            std::fs::create_dir(&run)?;
             // The mount point must exist outside the namespace too.
             std::fs::create_dir_all(SPOOL).with_context(|| format!("cannot create {SPOOL}"))?;
             std::fs::set_permissions(SPOOL, std::fs::Permissions::from_mode(0o711))?;
@@ -99,12 +117,14 @@ impl SmtpSink {
             server
                 .extend(["unshare", "-m", "--propagation", "private", "sh", "-c"].map(OsStr::new));
             server.push(OsStr::new(
-                "mount --bind \"$1\" \"$2\" && exec \"$3\" -d -f \"$4\"",
+                "mount --bind \"$1\" \"$2\" && mount --bind \"$3\" \"$4\" && exec \"$5\" -d -f \"$6\"",
             ));
             server.extend([
                 OsStr::new("hc-test-smtpd"),
                 spool.as_os_str(),
                 OsStr::new(SPOOL),
+                run.as_os_str(),
+                OsStr::new(RUN),
                 smtpd.as_os_str(),
                 conf.as_os_str(),
             ]);
@@ -296,7 +316,7 @@ fn smtpd_program() -> PathBuf {
 }
 
 /// Whether this machine lets us give smtpd a private mount namespace (not in every container).
-fn private_spool_possible() -> bool {
+fn private_mounts_possible() -> bool {
     static POSSIBLE: OnceLock<bool> = OnceLock::new();
     *POSSIBLE.get_or_init(|| {
         Command::new("unshare")

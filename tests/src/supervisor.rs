@@ -15,13 +15,14 @@ use std::os::unix::process::CommandExt;
 /// restart on the same directory). The server's log goes to stderr if it failed.
 ///
 /// Background jobs of a non-interactive shell get `/dev/null` as stdin unless redirected
-/// explicitly, hence `<&3`.
+/// explicitly, hence `<&3`. The watcher job must not hold the supervisor's stderr: the test reads
+/// it to the end when the server failed, and the watcher lives until the handle is dropped.
 const SCRIPT: &str = r#"
 exec 3<&0
 base="$1"; signal="$2"; shift 2
 "$@" </dev/null >>"$base/log" 2>&1 &
 server=$!
-( cat <&3 >/dev/null; kill -s "$signal" "$server" 2>/dev/null ) &
+( cat <&3 >/dev/null; kill -s "$signal" "$server" ) 2>/dev/null &
 exec 3<&-
 wait "$server"; status=$?
 if [ "$status" -ne 0 ]; then cat "$base/log" >&2; fi
