@@ -41,5 +41,7 @@ mod tidy;
 mod transports_slack;
 // The webhook transport and HTTP client against a recording server: requests, failures, limits.
 mod transports_webhook;
+// The email transport through a real OpenSMTPD: message format, signatures, failures.
+mod transports_email;
 // The systemd units: present, verified, sandboxed.
 mod units;

@@ -2,16 +2,16 @@
 //! database holding the project schema, a fresh database per test, and extra clusters (a
 //! primary with a hot standby) for fail-over tests.
 //!
-//! Each cluster runs under a small `sh` supervisor whose stdin is a pipe from the test process.
-//! When the pipe closes (the [`Cluster`] is dropped, or the test process exits or crashes) the
-//! supervisor stops PostgreSQL (fast shutdown) and removes the data directory, so nothing
+//! Each cluster runs under the supervisor of [`crate::supervisor`], whose stdin is a pipe from the
+//! test process. When the pipe closes (the [`Cluster`] is dropped, or the test process exits or
+//! crashes) it stops PostgreSQL (fast shutdown) and removes the data directory, so nothing
 //! outlives the run. As root, `initdb`, `postgres` and `pg_basebackup` run as the `postgres`
 //! user (they refuse to run as root) through `setpriv`.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Mutex;
@@ -26,31 +26,13 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::eventually::eventually;
 use crate::scratch::unique_path_in;
+use crate::supervisor::spawn_supervised;
 
 /// How long a cluster may take to accept connections after it was started.
 const START_PATIENCE: Duration = Duration::from_secs(60);
 
 /// The database in the shared cluster that holds the project schema; every [`TestDb`] is a copy.
 const TEMPLATE: &str = "hc_template";
-
-/// The supervisor: runs the server (`$2…`) with its log in `$1/log`, stops it with SIGINT (fast
-/// shutdown) when stdin closes, then removes `$1` unless `$1/keep` exists (a stop meant to be
-/// followed by [`Cluster::start_again`]). The server's log goes to stderr if it failed.
-///
-/// Background jobs of a non-interactive shell get `/dev/null` as stdin unless redirected
-/// explicitly, hence `<&3`.
-const SUPERVISOR: &str = r#"
-exec 3<&0
-base="$1"; shift
-"$@" </dev/null >>"$base/log" 2>&1 &
-pg=$!
-( cat <&3 >/dev/null; kill -INT "$pg" 2>/dev/null ) &
-exec 3<&-
-wait "$pg"; status=$?
-if [ "$status" -ne 0 ]; then cat "$base/log" >&2; fi
-if [ -e "$base/keep" ]; then rm -f "$base/keep"; else rm -rf "$base"; fi
-exit "$status"
-"#;
 
 /// How [`Cluster::stop_keeping_data`] stops the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -587,7 +569,7 @@ fn reachable_by_postgres(dir: &Path) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // The owner of /proc/self is the effective user: no unsafe geteuid() needed.
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
@@ -658,51 +640,43 @@ fn sweep_dead_runs(parent: &Path) {
 }
 
 /// Starts the supervisor running `postgres` on the data directory `base/data` and `port`
-/// (without fsync unless `fsync`).
+/// (without fsync unless `fsync`); SIGINT is PostgreSQL's fast shutdown.
 fn spawn_supervisor(base: &Path, port: u16, fsync: bool) -> anyhow::Result<(Child, ChildStdin)> {
-    let mut command = Command::new("sh");
-    command
-        .arg("-c")
-        .arg(SUPERVISOR)
-        .arg("hc-test-postgres")
-        .arg(base);
+    let postgres = bin("postgres");
+    let data = base.join("data");
+    let port = port.to_string();
+    let mut server: Vec<&OsStr> = Vec::new();
     if is_root() {
-        command.args(setpriv_args());
+        server.extend(setpriv_args().map(OsStr::new));
     }
-    command
-        .arg(bin("postgres"))
-        .arg("-D")
-        .arg(base.join("data"))
-        .arg("-k")
-        .arg(base)
-        .args(["-c", "listen_addresses=127.0.0.1", "-p", &port.to_string()])
-        .args(["-c", "max_connections=200"])
-        .args(if fsync { &[][..] } else { &["-F"][..] })
-        .current_dir(base)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        // Its own process group: a Ctrl-C meant for the test run must not kill the
-        // supervisor before it has cleaned up.
-        .process_group(0);
-    // The supervisor removes `base` itself once the server has stopped.
-    let mut child = command
-        .spawn()
-        .context("cannot start the postgres supervisor")?;
-    let stdin = child.stdin.take().context("supervisor has no stdin")?;
-    Ok((child, stdin))
+    server.extend([postgres.as_os_str(), OsStr::new("-D"), data.as_os_str()]);
+    server.extend([OsStr::new("-k"), base.as_os_str()]);
+    server.extend(["-c", "listen_addresses=127.0.0.1", "-p", &port].map(OsStr::new));
+    server.extend(["-c", "max_connections=200"].map(OsStr::new));
+    if !fsync {
+        server.push(OsStr::new("-F"));
+    }
+    spawn_supervised("hc-test-postgres", base, "INT", &server)
 }
 
 /// The `postgres` user's uid and gid, from `/etc/passwd`.
 fn postgres_ids() -> anyhow::Result<(u32, u32)> {
+    user_ids("postgres")
+        .context("install PostgreSQL (apt-get install postgresql), which creates the user")
+}
+
+/// A user's uid and gid, from `/etc/passwd`.
+pub(crate) fn user_ids(user: &str) -> anyhow::Result<(u32, u32)> {
     let passwd = std::fs::read_to_string("/etc/passwd").context("cannot read /etc/passwd")?;
     for line in passwd.lines() {
         let fields: Vec<&str> = line.split(':').collect();
-        if let ["postgres", _, uid, gid, ..] = fields[..] {
-            return Ok((uid.parse()?, gid.parse()?));
+        if let [name, _, uid, gid, ..] = fields[..] {
+            if name == user {
+                return Ok((uid.parse()?, gid.parse()?));
+            }
         }
     }
-    bail!("there is no postgres user: install PostgreSQL (apt-get install postgresql)")
+    bail!("there is no user {user}")
 }
 
 /// A loopback port nobody listens on right now.

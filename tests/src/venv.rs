@@ -1,4 +1,4 @@
-//! The Python virtual environment that holds the reference oracles (`cronsim`).
+//! The Python virtual environment that holds the reference oracles (`cronsim`, Django's signing).
 //!
 //! `cargo xtask test` creates it and passes its path in `HC_TEST_VENV`.
 

@@ -23,7 +23,7 @@ const FUZZ_CRATES: &[(&str, &[&str])] = &[
 ];
 
 /// Python packages the oracle tests need, pinned to the versions the references were checked with.
-const PYTHON_PACKAGES: &[&str] = &["cronsim==2.7"];
+const PYTHON_PACKAGES: &[&str] = &["cronsim==2.7", "Django==5.2.8"];
 
 const USAGE: &str = "\
 usage: cargo xtask <command>

@@ -1,43 +1,220 @@
-//! The `email` kind (§3.8): SMTP to `EMAIL_HOST`, text and HTML parts, `List-Unsubscribe`
-//! headers signed like the Django app.
+//! The `email` kind (§3.8): one message per alert over SMTP to `EMAIL_HOST`, with a text and an
+//! HTML part and `List-Unsubscribe` headers signed like the Django app's, so its unsubscribe view
+//! accepts them.
 //!
-//! STUB: to be implemented (see the issue note).
+//! The message is composed by pure functions ([`compose`]); [`notify`] only sends it and sorts
+//! SMTP failures into transient (4xx, connection) and final (5xx) ones. Email pings' original
+//! message is not attached (`last-ping.eml`): this service does not read email ping bodies yet.
 
-use hc_core::config::Vars;
+use std::time::Duration;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use hc_core::config::{Secret, Vars};
 use hc_core::exit::ConfigError;
+use hc_core::schedule::Zone;
+use lettre::message::header::{Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::Error as SmtpError;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Rcpt};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{Address, Message};
+use uuid::Uuid;
 
-use crate::alert::Alert;
+use super::text::{cloaked_url, format_duration};
+use super::{Settings, TransportError, Transports};
+use crate::alert::{Alert, Ping, PingBody};
+use crate::digest;
 
-use super::{TransportError, Transports};
+/// How long one SMTP conversation may take (connect, TLS, delivery).
+const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// SMTP settings.
+/// How much of the last ping's body the message shows: the last this many characters.
+const BODY_TAIL_CHARS: usize = 10_000;
+
+/// Where the text part wraps long lines of the ping body (Django's `wordwrap:80`).
+const WRAP_WIDTH: usize = 80;
+
+/// The longest error message stored (`api_notification.error`).
+const MAX_ERROR_CHARS: usize = 200;
+
+/// SMTP settings, from Healthchecks' variable names.
 #[derive(Debug, Clone)]
 pub struct EmailSettings {
-    /// `DEFAULT_FROM_EMAIL`.
+    /// `EMAIL_HOST`: empty means email cannot be sent.
+    pub host: String,
+    /// `EMAIL_PORT` (587).
+    pub port: u16,
+    /// `EMAIL_USE_TLS` (True): STARTTLS, required.
+    pub use_tls: bool,
+    /// `EMAIL_USE_SSL` (False): implicit TLS.
+    pub use_ssl: bool,
+    /// `EMAIL_HOST_USER`: empty means no authentication.
+    pub user: String,
+    /// `EMAIL_HOST_PASSWORD` (or `_FILE`).
+    pub password: Option<Secret<String>>,
+    /// `DEFAULT_FROM_EMAIL`: the `From` header, and the envelope sender unless
+    /// [`EmailSettings::mail_from_tmpl`] is set.
     pub from: String,
+    /// `EMAIL_MAIL_FROM_TMPL`: the envelope sender with `%s` standing for a signed bounce id
+    /// (for example `bounces+%s@example.org`); empty means `DEFAULT_FROM_EMAIL`.
+    pub mail_from_tmpl: String,
 }
 
 impl EmailSettings {
-    /// Reads the settings.
+    /// Reads the settings; the first bad variable is the error.
     pub fn from_vars(vars: &impl Vars) -> Result<EmailSettings, ConfigError> {
-        Ok(EmailSettings {
+        let settings = EmailSettings {
+            host: hc_core::config::string_var(vars, "EMAIL_HOST", ""),
+            port: hc_core::config::parse_var(vars, "EMAIL_PORT", 587)?,
+            use_tls: hc_core::config::parse_bool(vars, "EMAIL_USE_TLS", true)?,
+            use_ssl: hc_core::config::parse_bool(vars, "EMAIL_USE_SSL", false)?,
+            user: hc_core::config::string_var(vars, "EMAIL_HOST_USER", ""),
+            password: hc_core::config::secret(vars, "EMAIL_HOST_PASSWORD")?,
             from: hc_core::config::string_var(
                 vars,
                 "DEFAULT_FROM_EMAIL",
                 "healthchecks@example.org",
             ),
+            mail_from_tmpl: hc_core::config::string_var(vars, "EMAIL_MAIL_FROM_TMPL", ""),
+        };
+        if settings.use_tls && settings.use_ssl {
+            // Django refuses the same combination.
+            return Err(ConfigError(
+                "EMAIL_USE_TLS and EMAIL_USE_SSL are mutually exclusive: set one to False".into(),
+            ));
+        }
+        settings.from.parse::<Mailbox>().map_err(|err| {
+            ConfigError(format!(
+                "DEFAULT_FROM_EMAIL: \"{}\" is not an email address: {err}",
+                settings.from
+            ))
+        })?;
+        let tmpl = &settings.mail_from_tmpl;
+        if !tmpl.is_empty() && (!tmpl.contains('@') || tmpl.contains(['<', '>', ' ', '\r', '\n'])) {
+            return Err(ConfigError(format!(
+                "EMAIL_MAIL_FROM_TMPL: \"{tmpl}\" is not an address template such as bounces+%s@example.org"
+            )));
+        }
+        Ok(settings)
+    }
+}
+
+/// The SMTP sender: one connection per message to `EMAIL_HOST`, as Django's mail backend does,
+/// or nothing when `EMAIL_HOST` is not set.
+///
+/// lettre's pooled transport would need the envelope sender as a lettre `Address`, which refuses
+/// local parts over 64 characters; Healthchecks' bounce ids are 64 characters by themselves, so
+/// the conversation is driven here on lettre's public connection type instead.
+#[derive(Clone)]
+pub struct Mailer {
+    server: Option<Server>,
+}
+
+/// Where and how to connect.
+#[derive(Clone)]
+struct Server {
+    host: String,
+    port: u16,
+    /// Implicit TLS (`EMAIL_USE_SSL`).
+    implicit_tls: Option<TlsParameters>,
+    /// STARTTLS, required (`EMAIL_USE_TLS`).
+    starttls: Option<TlsParameters>,
+    credentials: Option<Credentials>,
+    hello_name: ClientId,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mailer")
+            .field("host", &self.server.as_ref().map(|server| &server.host))
+            .finish()
+    }
+}
+
+impl Mailer {
+    /// Builds the sender (no connection is made yet).
+    pub fn new(settings: &EmailSettings) -> anyhow::Result<Mailer> {
+        if settings.host.is_empty() {
+            return Ok(Mailer { server: None });
+        }
+        let tls = || TlsParameters::new(settings.host.clone());
+        let credentials = (!settings.user.is_empty()).then(|| {
+            let password = settings
+                .password
+                .as_ref()
+                .map(|secret| secret.expose().clone())
+                .unwrap_or_default();
+            Credentials::new(settings.user.clone(), password)
+        });
+        Ok(Mailer {
+            server: Some(Server {
+                host: settings.host.clone(),
+                port: settings.port,
+                implicit_tls: settings.use_ssl.then(tls).transpose()?,
+                starttls: settings.use_tls.then(tls).transpose()?,
+                credentials,
+                hello_name: ClientId::default(),
+            }),
         })
     }
 }
 
-/// The SMTP sender.
-#[derive(Debug, Clone)]
-pub struct Mailer {}
+impl Server {
+    /// One SMTP conversation delivering `email` from `mail_from` to `to`.
+    async fn deliver(&self, mail_from: &str, to: &Address, email: &[u8]) -> Result<(), SmtpError> {
+        let mut connection = AsyncSmtpConnection::connect_tokio1(
+            (self.host.as_str(), self.port),
+            Some(SMTP_TIMEOUT),
+            &self.hello_name,
+            self.implicit_tls.clone(),
+            None,
+        )
+        .await?;
+        let result = self.converse(&mut connection, mail_from, to, email).await;
+        match result {
+            Ok(()) => {
+                // The message is accepted; a failed QUIT changes nothing.
+                let _ = connection.quit().await;
+            }
+            Err(_) => connection.abort().await,
+        }
+        result
+    }
 
-impl Mailer {
-    /// Builds the sender (no connection is made yet).
-    pub fn new(_settings: &EmailSettings) -> anyhow::Result<Mailer> {
-        Ok(Mailer {})
+    async fn converse(
+        &self,
+        connection: &mut AsyncSmtpConnection,
+        mail_from: &str,
+        to: &Address,
+        email: &[u8],
+    ) -> Result<(), SmtpError> {
+        if let Some(tls) = &self.starttls {
+            connection.starttls(tls.clone(), &self.hello_name).await?;
+        }
+        if let Some(credentials) = &self.credentials {
+            connection
+                .auth(&[Mechanism::Plain, Mechanism::Login], credentials)
+                .await?;
+        }
+        connection.command(MailFrom(mail_from)).await?;
+        connection
+            .command(Rcpt::new(to.clone(), Vec::new()))
+            .await?;
+        connection.command(Data).await?;
+        connection.message(email).await?;
+        Ok(())
+    }
+}
+
+/// `MAIL FROM` with an address lettre's `Address` would refuse (see [`Mailer`]); the message is
+/// 7-bit (lettre encodes non-ASCII parts), so no `BODY=8BITMIME` parameter is needed.
+struct MailFrom<'a>(&'a str);
+
+impl std::fmt::Display for MailFrom<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MAIL FROM:<{}>\r\n", self.0)
     }
 }
 
@@ -51,8 +228,889 @@ pub fn is_noop(value: &str, new_status: &str) -> bool {
         .is_some_and(|on| !on)
 }
 
-/// Sends `alert` by email.
+/// The recipient of a channel value: a plain address (legacy) or JSON `{"value": address, …}`.
+pub fn recipient(value: &str) -> Option<String> {
+    match serde_json::from_str::<serde_json::Value>(value) {
+        Ok(serde_json::Value::Object(spec)) => spec
+            .get("value")
+            .and_then(|address| address.as_str())
+            .map(str::to_owned),
+        _ => Some(value.trim().to_owned()),
+    }
+}
+
+/// Sends `alert` by email: one SMTP attempt.
 pub async fn notify(transports: &Transports, alert: &Alert) -> Result<(), TransportError> {
-    let _ = (transports, alert);
-    Err(TransportError::fail("email transport not implemented yet"))
+    if !alert.channel.email_verified {
+        return Err(TransportError::fail("Email not verified"));
+    }
+    if is_noop(&alert.channel.value, &alert.flip.new_status) {
+        return Ok(());
+    }
+    let Some(server) = &transports.email.server else {
+        return Err(TransportError::fail(
+            "Email cannot be sent: EMAIL_HOST is not set",
+        ));
+    };
+    let composed = compose(&transports.settings, alert, Utc::now())?;
+    let email = composed.message.formatted();
+    let delivery = server.deliver(&composed.mail_from, &composed.to, &email);
+    match tokio::time::timeout(SMTP_TIMEOUT, delivery).await {
+        Ok(result) => result.map_err(classify),
+        Err(_) => Err(TransportError::transient("SMTP timed out")),
+    }
+}
+
+/// Sorts an SMTP failure: a 5xx reply is final, anything else (4xx, refused or dropped
+/// connections, timeouts, TLS) is worth another try.
+fn classify(err: SmtpError) -> TransportError {
+    let mut message = format!("SMTP error: {err}");
+    if let Some((cut, _)) = message.char_indices().nth(MAX_ERROR_CHARS) {
+        message.truncate(cut);
+    }
+    if err.is_permanent() {
+        TransportError::fail(message)
+    } else {
+        TransportError::transient(message)
+    }
+}
+
+/// A message ready to send, with its envelope.
+#[derive(Debug, Clone)]
+pub struct Composed {
+    /// The message.
+    pub message: Message,
+    /// The envelope sender (`MAIL FROM`), possibly with a bounce id longer than lettre's
+    /// `Address` allows.
+    pub mail_from: String,
+    /// The envelope recipient.
+    pub to: Address,
+}
+
+/// The message and its envelope for `alert`, composed at `now`.
+pub fn compose(
+    settings: &Settings,
+    alert: &Alert,
+    now: DateTime<Utc>,
+) -> Result<Composed, TransportError> {
+    let email = &settings.email;
+    let to: Mailbox = recipient(&alert.channel.value)
+        .and_then(|address| address.parse().ok())
+        .ok_or_else(|| TransportError::fail("Invalid email address"))?;
+    let from: Mailbox = email
+        .from
+        .parse()
+        .map_err(|_| TransportError::fail("DEFAULT_FROM_EMAIL is not an email address"))?;
+    let mail_from = if email.mail_from_tmpl.is_empty() {
+        from.email.to_string()
+    } else {
+        let bounce_id = digest::sign_bounce_id(
+            &format!("n.{}", alert.notification),
+            settings.secret_key.expose(),
+            unix_seconds(now),
+        );
+        email.mail_from_tmpl.replace("%s", &bounce_id)
+    };
+    let envelope_to = to.email.clone();
+
+    let content = Content::new(settings, alert, now);
+    let message = Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(subject(alert))
+        .message_id(Some(format!(
+            "<{}@{}>",
+            alert.notification,
+            from.email.domain()
+        )))
+        .date(now.into())
+        .header(ListUnsubscribe(format!("<{}>", content.unsubscribe)))
+        .header(ListUnsubscribePost)
+        .multipart(MultiPart::alternative_plain_html(
+            content.text(),
+            content.html(),
+        ))
+        .map_err(|err| TransportError::fail(format!("Cannot build the message: {err}")))?;
+    Ok(Composed {
+        message,
+        mail_from,
+        to: envelope_to,
+    })
+}
+
+/// `DOWN | <name>` or `UP | <name>`.
+pub fn subject(alert: &Alert) -> String {
+    format!(
+        "{} | {}",
+        alert.flip.new_status.to_uppercase(),
+        alert.check.name_then_code()
+    )
+}
+
+/// The one-click unsubscribe link of a channel: `SITE_ROOT/integrations/<code>/unsub/<signed>/`
+/// where the signed value is `sha256(code + SECRET_KEY)` under Django's
+/// `TimestampSigner(salt="alerts")` at `now`.
+pub fn unsubscribe_url(settings: &Settings, channel_code: Uuid, now: DateTime<Utc>) -> String {
+    let secret = settings.secret_key.expose();
+    let token = digest::sha256_hex(format!("{channel_code}{secret}").as_bytes());
+    let signed = digest::timestamp_sign(&token, "alerts", secret, unix_seconds(now));
+    format!(
+        "{}/integrations/{channel_code}/unsub/{signed}/",
+        settings.site_root
+    )
+}
+
+fn unix_seconds(t: DateTime<Utc>) -> u64 {
+    u64::try_from(t.timestamp()).unwrap_or(0)
+}
+
+/// `List-Unsubscribe` (RFC 2369).
+#[derive(Debug, Clone)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribe(s.to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058).
+#[derive(Debug, Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(ListUnsubscribePost)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
+    }
+}
+
+/// What the last ping's body section shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum BodySection {
+    /// No body: no section.
+    None,
+    /// The body's last [`BODY_TAIL_CHARS`] characters, with a note when it was cut.
+    Text { note: Option<String>, text: String },
+    /// In object storage, not readable yet.
+    Pending,
+}
+
+/// The facts of one message, shared by the text and the HTML part.
+#[derive(Debug, Clone)]
+struct Content {
+    site_name: String,
+    name: String,
+    new_status: String,
+    reason: Option<&'static str>,
+    downtime: Option<String>,
+    link: String,
+    description: Option<String>,
+    details: Vec<(&'static str, String)>,
+    body: BodySection,
+    unsubscribe: String,
+}
+
+impl Content {
+    fn new(settings: &Settings, alert: &Alert, now: DateTime<Utc>) -> Content {
+        let zone = Zone::from_name(&alert.project.owner_tz).unwrap_or_else(|_| Zone::utc());
+        let check = &alert.check;
+        let reason = match alert.flip.reason.as_str() {
+            "timeout" => Some("success signal did not arrive on time, grace time passed"),
+            "fail" => Some("received a failure signal"),
+            _ => None,
+        };
+        let downtime = match (alert.flip.new_status.as_str(), alert.down_since) {
+            ("up", Some(since)) => Some(format_duration(alert.flip.created - since)),
+            _ => None,
+        };
+
+        let mut details = vec![("Project", alert.project.name.clone())];
+        if !check.tags.trim().is_empty() {
+            details.push((
+                "Tags",
+                check.tags.split_whitespace().collect::<Vec<_>>().join(", "),
+            ));
+        }
+        if check.kind == "cron" || check.kind == "oncalendar" {
+            details.push(("Schedule", check.schedule.clone()));
+            details.push(("Time zone", check.tz.clone()));
+        } else {
+            details.push(("Period", format_duration(check.timeout)));
+        }
+        let total = alert.last_ping.as_ref().and_then(|ping| ping.n);
+        details.push((
+            "Total pings",
+            format!(
+                "{} (since {})",
+                total.unwrap_or(check.n_pings),
+                local(&zone, check.created).format("%b %-d, %Y")
+            ),
+        ));
+        match &alert.last_ping {
+            Some(ping) => {
+                details.push(("Last ping", last_ping_line(&zone, ping, now)));
+                details.push(("Last ping type", ping_kind(ping)));
+            }
+            None => details.push(("Last ping", "never".to_owned())),
+        }
+        details.push((
+            "Status changed",
+            format!(
+                "to {} at: {}",
+                alert.flip.new_status,
+                local(&zone, alert.flip.created).to_rfc2822()
+            ),
+        ));
+
+        let body = match alert.last_ping.as_ref().map(|ping| &ping.body) {
+            Some(PingBody::Inline(bytes)) if !bytes.is_empty() => body_tail(bytes),
+            Some(PingBody::InObjectStorage(_)) => BodySection::Pending,
+            _ => BodySection::None,
+        };
+
+        Content {
+            site_name: settings.site_name.clone(),
+            name: check.name_then_code(),
+            new_status: alert.flip.new_status.clone(),
+            reason,
+            downtime,
+            link: cloaked_url(settings, check),
+            description: Some(check.desc.trim().to_owned()).filter(|desc| !desc.is_empty()),
+            details,
+            body,
+            unsubscribe: unsubscribe_url(settings, alert.channel.code, now),
+        }
+    }
+
+    /// A detail as one text line; "Status changed" reads as a sentence.
+    fn detail_line(label: &str, value: &str) -> String {
+        if label == "Status changed" {
+            format!("{label} {value}")
+        } else {
+            format!("{label}: {value}")
+        }
+    }
+
+    fn text(&self) -> String {
+        let mut out = format!(
+            "The check \"{}\" has gone {}.\n",
+            self.name, self.new_status
+        );
+        if let Some(reason) = self.reason {
+            out.push_str(&format!("Reason: {reason}.\n"));
+        }
+        if let Some(downtime) = &self.downtime {
+            out.push_str(&format!("The downtime lasted {downtime}.\n"));
+        }
+        out.push_str(&format!("\nView on {}:\n{}\n", self.site_name, self.link));
+        if let Some(description) = &self.description {
+            out.push_str(&format!("\nDescription:\n{description}\n"));
+        }
+        out.push_str("\nDetails:\n");
+        for (label, value) in &self.details {
+            out.push_str(&Content::detail_line(label, value));
+            out.push('\n');
+        }
+        match &self.body {
+            BodySection::None => {}
+            BodySection::Text { note, text } => {
+                out.push_str("\nLast Ping Body:\n");
+                if let Some(note) = note {
+                    out.push_str(note);
+                    out.push('\n');
+                }
+                out.push_str(&word_wrap(text, WRAP_WIDTH));
+                out.push('\n');
+            }
+            BodySection::Pending => {
+                out.push_str("\nLast Ping Body:\n");
+                out.push_str(PENDING_BODY);
+                out.push('\n');
+            }
+        }
+        out.push_str(&format!(
+            "\nUnsubscribe: {}\n\nRegards,\n{}\n",
+            self.unsubscribe, self.site_name
+        ));
+        out
+    }
+
+    fn html(&self) -> String {
+        let mut out =
+            String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n");
+        out.push_str(&format!(
+            "<p>The check \"<b>{}</b>\" has gone <b>{}</b>.</p>\n",
+            escape(&self.name),
+            escape(&self.new_status)
+        ));
+        if let Some(reason) = self.reason {
+            out.push_str(&format!("<p>Reason: {}.</p>\n", escape(reason)));
+        }
+        if let Some(downtime) = &self.downtime {
+            out.push_str(&format!(
+                "<p>The downtime lasted {}.</p>\n",
+                escape(downtime)
+            ));
+        }
+        out.push_str(&format!(
+            "<p><a href=\"{}\">View on {}</a></p>\n",
+            escape(&self.link),
+            escape(&self.site_name)
+        ));
+        if let Some(description) = &self.description {
+            out.push_str(&format!(
+                "<h3>Description</h3>\n<p style=\"white-space: pre-wrap\">{}</p>\n",
+                escape(description)
+            ));
+        }
+        out.push_str("<h3>Details</h3>\n<table>\n");
+        for (label, value) in &self.details {
+            out.push_str(&format!(
+                "<tr><th align=\"left\">{}</th><td>{}</td></tr>\n",
+                escape(label),
+                escape(value)
+            ));
+        }
+        out.push_str("</table>\n");
+        match &self.body {
+            BodySection::None => {}
+            BodySection::Text { note, text } => {
+                out.push_str("<h3>Last Ping Body</h3>\n");
+                if let Some(note) = note {
+                    out.push_str(&format!("<p>{}</p>\n", escape(note)));
+                }
+                out.push_str(&format!("<pre>{}</pre>\n", escape(text)));
+            }
+            BodySection::Pending => {
+                out.push_str(&format!(
+                    "<h3>Last Ping Body</h3>\n<p>{}</p>\n",
+                    escape(PENDING_BODY)
+                ));
+            }
+        }
+        out.push_str(&format!(
+            "<p><a href=\"{}\">Unsubscribe</a></p>\n<p>Regards,<br>{}</p>\n</body></html>\n",
+            escape(&self.unsubscribe),
+            escape(&self.site_name)
+        ));
+        out
+    }
+}
+
+/// The text shown for a body that is still being uploaded to object storage.
+const PENDING_BODY: &str =
+    "The request body data is being processed, it is not available yet. See the web dashboard.";
+
+/// `t` on the wall clock of `zone`, with its offset.
+fn local(zone: &Zone, t: DateTime<Utc>) -> DateTime<FixedOffset> {
+    let offset = FixedOffset::east_opt(zone.offset_at(t.timestamp()))
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("zero is a valid offset"));
+    t.with_timezone(&offset)
+}
+
+/// `<RFC 2822 time> (<how long ago>), from <address>`.
+fn last_ping_line(zone: &Zone, ping: &Ping, now: DateTime<Utc>) -> String {
+    let ago = format_duration(now - ping.created);
+    let ago = if ago.is_empty() {
+        "just now".to_owned()
+    } else {
+        format!("{ago} ago")
+    };
+    let mut line = format!("{} ({ago})", local(zone, ping.created).to_rfc2822());
+    if let Some(address) = ping.remote_addr.as_deref().filter(|a| !a.is_empty()) {
+        line.push_str(&format!(", from {address}"));
+    }
+    line
+}
+
+/// The ping kind as Healthchecks' event list names it, with the exit status when known.
+fn ping_kind(ping: &Ping) -> String {
+    let kind = match ping.kind.as_deref() {
+        None | Some("") => "success",
+        Some("start") => "start",
+        Some("fail") => "failure",
+        Some("ign") => "ignored",
+        Some("log") => "log",
+        Some(other) => other,
+    };
+    match ping.exitstatus {
+        Some(status) => format!("{kind} (exit status {status})"),
+        None => kind.to_owned(),
+    }
+}
+
+/// The last [`BODY_TAIL_CHARS`] characters of the body (invalid UTF-8 replaced), with a note
+/// giving the total when it was cut.
+fn body_tail(bytes: &[u8]) -> BodySection {
+    let text = String::from_utf8_lossy(bytes);
+    let total = text.chars().count();
+    if total <= BODY_TAIL_CHARS {
+        return BodySection::Text {
+            note: None,
+            text: text.into_owned(),
+        };
+    }
+    let (cut, _) = text
+        .char_indices()
+        .nth(total - BODY_TAIL_CHARS)
+        .expect("total exceeds the tail length");
+    BodySection::Text {
+        note: Some(format!(
+            "Showing the last {BODY_TAIL_CHARS} bytes of {total} bytes total."
+        )),
+        text: text[cut..].to_owned(),
+    }
+}
+
+/// Django's `wordwrap`: lines longer than `width` break at the last space that fits; words
+/// longer than `width` stay whole.
+fn word_wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (index, line) in text.split('\n').enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        let mut length = 0;
+        for (position, word) in line.split(' ').enumerate() {
+            let word_length = word.chars().count();
+            if position > 0 {
+                if length + 1 + word_length > width {
+                    out.push('\n');
+                    length = 0;
+                } else {
+                    out.push(' ');
+                    length += 1;
+                }
+            }
+            out.push_str(word);
+            length += word_length;
+        }
+    }
+    out
+}
+
+/// HTML-escapes text for element content and quoted attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::alert::{Channel, Check, Flip, Project};
+
+    fn settings_with(pairs: &[(&'static str, &'static str)]) -> Settings {
+        let mut vars: HashMap<&str, &str> = HashMap::from([
+            ("SITE_ROOT", "https://hc.example.org"),
+            ("SITE_NAME", "Mychecks"),
+            ("SECRET_KEY", "abc"),
+            ("DEFAULT_FROM_EMAIL", "alerts@example.org"),
+        ]);
+        vars.extend(pairs.iter().copied());
+        Settings::from_vars(&vars).expect("test settings parse")
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("test timestamp")
+    }
+
+    fn alert() -> Alert {
+        Alert {
+            notification: "00000000-0000-4000-8000-000000000001"
+                .parse()
+                .expect("uuid"),
+            flip: Flip {
+                id: 1,
+                created: at("2026-01-15T10:00:00Z"),
+                old_status: "up".into(),
+                new_status: "down".into(),
+                reason: "timeout".into(),
+            },
+            check: Check {
+                code: "00000000-0000-4000-8000-0000000000cc"
+                    .parse()
+                    .expect("uuid"),
+                name: "Daily Backup".into(),
+                kind: "simple".into(),
+                timeout: TimeDelta::days(1),
+                tz: "UTC".into(),
+                created: at("2025-12-01T00:00:00Z"),
+                n_pings: 7,
+                ..Check::default()
+            },
+            project: Project {
+                name: "Backups".into(),
+                owner_tz: "UTC".into(),
+                ..Project::default()
+            },
+            channel: Channel {
+                code: "00000000-0000-4000-8000-0000000000aa"
+                    .parse()
+                    .expect("uuid"),
+                kind: "email".into(),
+                value: "alice@example.net".into(),
+                email_verified: true,
+                ..Channel::default()
+            },
+            last_ping: Some(Ping {
+                n: Some(42),
+                created: at("2026-01-14T08:00:00Z"),
+                kind: None,
+                scheme: "http".into(),
+                remote_addr: Some("192.0.2.7".into()),
+                method: "GET".into(),
+                ua: String::new(),
+                exitstatus: None,
+                body: PingBody::None,
+            }),
+            down_since: None,
+            other_down: None,
+        }
+    }
+
+    fn text_of(alert: &Alert) -> String {
+        let now = at("2026-01-15T10:05:00Z");
+        Content::new(&settings_with(&[]), alert, now).text()
+    }
+
+    #[test]
+    fn email_settings_defaults() {
+        let settings = EmailSettings::from_vars(&HashMap::<&str, &str>::new()).expect("parse");
+        assert_eq!(settings.host, "");
+        assert_eq!(settings.port, 587);
+        assert!(settings.use_tls);
+        assert!(!settings.use_ssl);
+        assert_eq!(settings.from, "healthchecks@example.org");
+        assert_eq!(settings.mail_from_tmpl, "");
+    }
+
+    #[test]
+    fn tls_and_ssl_are_exclusive() {
+        let vars = HashMap::from([("EMAIL_USE_TLS", "True"), ("EMAIL_USE_SSL", "True")]);
+        let err = EmailSettings::from_vars(&vars).expect_err("both set");
+        assert!(err.0.contains("mutually exclusive"), "{}", err.0);
+    }
+
+    #[test]
+    fn booleans_are_healthchecks_booleans() {
+        let vars = HashMap::from([("EMAIL_USE_TLS", "yes")]);
+        let err = EmailSettings::from_vars(&vars).expect_err("not a boolean");
+        assert!(err.0.starts_with("EMAIL_USE_TLS"), "{}", err.0);
+    }
+
+    #[test]
+    fn bad_from_address_is_a_config_error() {
+        let vars = HashMap::from([("DEFAULT_FROM_EMAIL", "not an address")]);
+        let err = EmailSettings::from_vars(&vars).expect_err("bad address");
+        assert!(err.0.starts_with("DEFAULT_FROM_EMAIL"), "{}", err.0);
+    }
+
+    #[test]
+    fn password_is_a_secret() {
+        let vars = HashMap::from([("EMAIL_HOST_USER", "u"), ("EMAIL_HOST_PASSWORD", "p")]);
+        let settings = EmailSettings::from_vars(&vars).expect("parse");
+        assert!(!format!("{settings:?}").contains("\"p\""));
+        assert_eq!(settings.password.expect("set").expose(), "p");
+    }
+
+    #[track_caller]
+    fn check_recipient(value: &str, expected: Option<&str>) {
+        assert_eq!(recipient(value).as_deref(), expected);
+    }
+
+    #[test]
+    fn recipient_plain() {
+        check_recipient("alice@example.org", Some("alice@example.org"));
+    }
+
+    #[test]
+    fn recipient_json() {
+        check_recipient(
+            r#"{"value": "bob@example.org", "up": true, "down": true}"#,
+            Some("bob@example.org"),
+        );
+    }
+
+    #[test]
+    fn recipient_json_without_value() {
+        check_recipient(r#"{"up": true}"#, None);
+    }
+
+    #[test]
+    fn noop_follows_the_flags() {
+        let value = r#"{"value": "a@example.org", "up": false, "down": true}"#;
+        assert!(is_noop(value, "up"));
+        assert!(!is_noop(value, "down"));
+        assert!(!is_noop("a@example.org", "up"));
+    }
+
+    #[test]
+    fn subject_down_and_up() {
+        let mut alert = alert();
+        assert_eq!(subject(&alert), "DOWN | Daily Backup");
+        alert.flip.new_status = "up".into();
+        alert.check.name = String::new();
+        assert_eq!(subject(&alert), "UP | 00000000-0000-4000-8000-0000000000cc");
+    }
+
+    #[test]
+    fn unsubscribe_url_is_signed_like_django() {
+        let settings = settings_with(&[]);
+        let code: Uuid = "00000000-0000-4000-8000-0000000000aa"
+            .parse()
+            .expect("uuid");
+        let url = unsubscribe_url(&settings, code, at("2023-11-14T22:13:20Z"));
+        let token = digest::sha256_hex(format!("{code}abc").as_bytes());
+        let signed = digest::timestamp_sign(&token, "alerts", "abc", 1_700_000_000);
+        assert_eq!(
+            url,
+            format!("https://hc.example.org/integrations/{code}/unsub/{signed}/")
+        );
+        assert!(signed.starts_with(&format!("{token}:1r31eq:")));
+    }
+
+    #[test]
+    fn text_down_in_order() {
+        let text = text_of(&alert());
+        let expected_order = [
+            "The check \"Daily Backup\" has gone down.\n",
+            "Reason: success signal did not arrive on time, grace time passed.\n",
+            "View on Mychecks:\nhttps://hc.example.org/cloaked/",
+            "Details:\n",
+            "Project: Backups\n",
+            "Period: 1 day\n",
+            "Total pings: 42 (since Dec 1, 2025)\n",
+            "Last ping: Wed, 14 Jan 2026 08:00:00 +0000 (1 day 2 hours 5 minutes ago), from 192.0.2.7\n",
+            "Last ping type: success\n",
+            "Status changed to down at: Thu, 15 Jan 2026 10:00:00 +0000\n",
+            "Unsubscribe: https://hc.example.org/integrations/",
+            "Regards,\nMychecks\n",
+        ];
+        let mut from = 0;
+        for part in expected_order {
+            let found = text[from..]
+                .find(part)
+                .unwrap_or_else(|| panic!("{part:?} not after byte {from} in:\n{text}"));
+            from += found + part.len();
+        }
+        assert!(!text.contains("downtime"));
+        assert!(!text.contains("Last Ping Body"));
+        assert!(!text.contains("0000000000cc"), "the code never shows");
+    }
+
+    #[test]
+    fn text_up_with_downtime() {
+        let mut alert = alert();
+        alert.flip.new_status = "up".into();
+        alert.flip.reason = String::new();
+        alert.down_since = Some(at("2026-01-15T07:30:00Z"));
+        let text = text_of(&alert);
+        assert!(
+            text.starts_with(
+                "The check \"Daily Backup\" has gone up.\nThe downtime lasted 2 hours 30 minutes.\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("Reason:"));
+    }
+
+    #[test]
+    fn text_fail_reason() {
+        let mut alert = alert();
+        alert.flip.reason = "fail".into();
+        assert!(text_of(&alert).contains("Reason: received a failure signal.\n"));
+    }
+
+    #[test]
+    fn text_cron_schedule_and_description_and_tags() {
+        let mut alert = alert();
+        alert.check.kind = "cron".into();
+        alert.check.schedule = "0 5 * * *".into();
+        alert.check.tz = "Europe/Riga".into();
+        alert.check.desc = "Backs up the database.".into();
+        alert.check.tags = "prod  db".into();
+        let text = text_of(&alert);
+        assert!(
+            text.contains("\nDescription:\nBacks up the database.\n"),
+            "{text}"
+        );
+        assert!(text.contains("Tags: prod, db\n"), "{text}");
+        assert!(
+            text.contains("Schedule: 0 5 * * *\nTime zone: Europe/Riga\n"),
+            "{text}"
+        );
+        assert!(!text.contains("Period:"));
+    }
+
+    #[test]
+    fn datetimes_use_the_owner_time_zone() {
+        let mut alert = alert();
+        alert.project.owner_tz = "Europe/Riga".into();
+        let text = text_of(&alert);
+        assert!(
+            text.contains("Status changed to down at: Thu, 15 Jan 2026 12:00:00 +0200\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Last ping: Wed, 14 Jan 2026 10:00:00 +0200"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn ping_kinds_with_exit_status() {
+        let mut alert = alert();
+        let ping = alert.last_ping.as_mut().expect("ping");
+        ping.kind = Some("fail".into());
+        ping.exitstatus = Some(3);
+        assert!(text_of(&alert).contains("Last ping type: failure (exit status 3)\n"));
+    }
+
+    #[test]
+    fn no_last_ping() {
+        let mut alert = alert();
+        alert.last_ping = None;
+        let text = text_of(&alert);
+        assert!(
+            text.contains("Total pings: 7 (since Dec 1, 2025)\nLast ping: never\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn short_body_whole() {
+        let mut alert = alert();
+        alert.last_ping.as_mut().expect("ping").body = PingBody::Inline(b"all good".to_vec());
+        let text = text_of(&alert);
+        assert!(text.contains("\nLast Ping Body:\nall good\n"), "{text}");
+        assert!(!text.contains("Showing the last"));
+    }
+
+    #[test]
+    fn long_body_keeps_the_last_10000_characters() {
+        let body: String = "x".repeat(500) + &"ä".repeat(10_000);
+        assert_eq!(
+            body_tail(body.as_bytes()),
+            BodySection::Text {
+                note: Some("Showing the last 10000 bytes of 10500 bytes total.".into()),
+                text: "ä".repeat(10_000),
+            }
+        );
+    }
+
+    #[test]
+    fn body_in_object_storage_is_pending() {
+        let mut alert = alert();
+        alert.last_ping.as_mut().expect("ping").body = PingBody::InObjectStorage(123);
+        let text = text_of(&alert);
+        assert!(
+            text.contains("\nLast Ping Body:\nThe request body data is being processed"),
+            "{text}"
+        );
+    }
+
+    #[track_caller]
+    fn check_wrap(text: &str, width: usize, expected: &str) {
+        assert_eq!(word_wrap(text, width), expected);
+    }
+
+    #[test]
+    fn wrap_short_lines_unchanged() {
+        check_wrap("a b c\nd", 10, "a b c\nd");
+    }
+
+    #[test]
+    fn wrap_at_last_space_that_fits() {
+        check_wrap("aaa bbb ccc", 7, "aaa bbb\nccc");
+    }
+
+    #[test]
+    fn wrap_keeps_long_words() {
+        check_wrap("aaaaaaaaaa b", 5, "aaaaaaaaaa\nb");
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        let mut alert = alert();
+        alert.check.name = "<b>&\"x\"".into();
+        alert.last_ping.as_mut().expect("ping").body = PingBody::Inline(b"<script>".to_vec());
+        let html = Content::new(&settings_with(&[]), &alert, at("2026-01-15T10:05:00Z")).html();
+        assert!(html.contains("&lt;b&gt;&amp;&quot;x&quot;"), "{html}");
+        assert!(html.contains("<pre>&lt;script&gt;</pre>"), "{html}");
+        assert!(!html.contains("<script>"));
+    }
+
+    #[test]
+    fn compose_headers_and_envelope() {
+        let settings = settings_with(&[("EMAIL_MAIL_FROM_TMPL", "bounces+%s@example.org")]);
+        let alert = alert();
+        let now = at("2023-11-14T22:13:20Z");
+        let composed = compose(&settings, &alert, now).expect("compose");
+        let raw = String::from_utf8(composed.message.formatted()).expect("ascii headers");
+        assert!(raw.contains("From: alerts@example.org\r\n"), "{raw}");
+        assert!(raw.contains("To: alice@example.net\r\n"), "{raw}");
+        assert!(raw.contains("Subject: DOWN | Daily Backup\r\n"), "{raw}");
+        assert!(raw.contains(&format!(
+            "Message-ID: <{}@example.org>\r\n",
+            alert.notification
+        )));
+        assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"));
+        assert!(raw.contains(&format!(
+            "List-Unsubscribe: <{}>\r\n",
+            unsubscribe_url(&settings, alert.channel.code, now)
+        )));
+        assert!(raw.contains("multipart/alternative"));
+        assert!(!raw.to_ascii_lowercase().contains("x-bounce-id"));
+        let bounce =
+            digest::sign_bounce_id(&format!("n.{}", alert.notification), "abc", 1_700_000_000);
+        assert_eq!(composed.mail_from, format!("bounces+{bounce}@example.org"));
+        assert_eq!(composed.to.to_string(), "alice@example.net");
+    }
+
+    #[test]
+    fn envelope_sender_defaults_to_the_from_address() {
+        let composed =
+            compose(&settings_with(&[]), &alert(), at("2026-01-15T10:05:00Z")).expect("compose");
+        assert_eq!(composed.mail_from, "alerts@example.org");
+    }
+
+    #[test]
+    fn invalid_recipient_is_final() {
+        let mut alert = alert();
+        alert.channel.value = "not an address".into();
+        let err = compose(&settings_with(&[]), &alert, at("2026-01-15T10:05:00Z"))
+            .expect_err("bad address");
+        assert_eq!(err, TransportError::fail("Invalid email address"));
+    }
 }
