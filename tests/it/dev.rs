@@ -209,6 +209,21 @@ fn printed_lines_work_and_sigterm_leaves_nothing_behind() {
         };
         assert_eq!(shell(curl), expected, "{curl}");
     }
+    // The /fail above took the cron check down: hc-sendalerts mails the alert to the sink.
+    let mail = lines
+        .iter()
+        .find(|l| l.starts_with("ls "))
+        .expect("a line to read the mail");
+    let delivered = hc_tests::eventually::eventually_blocking(PATIENCE, || {
+        let out = Command::new("sh").arg("-c").arg(mail).output()?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        anyhow::ensure!(
+            text.contains("Subject: DOWN | cron"),
+            "no alert yet: {text}"
+        );
+        Ok(text)
+    });
+    assert!(delivered.is_ok(), "{delivered:?}");
     let psql = lines.iter().find(|l| l.starts_with("psql ")).unwrap();
     let recorded = shell(psql);
     for expected in ["new-job", "backup done: 42 files", "(8 rows)"] {

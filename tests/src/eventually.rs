@@ -34,3 +34,14 @@ where
         }
     }
 }
+
+/// [`eventually`] for tests without a runtime: runs it on a small current-thread runtime.
+pub fn eventually_blocking<T, F>(patience: Duration, mut condition: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> anyhow::Result<T>,
+{
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?
+        .block_on(eventually(patience, || std::future::ready(condition())))
+}

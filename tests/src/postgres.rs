@@ -569,7 +569,8 @@ fn reachable_by_postgres(dir: &Path) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-pub(crate) fn is_root() -> bool {
+/// Whether this process runs as root (servers then run as `postgres`, and OpenSMTPD can start).
+pub fn is_root() -> bool {
     // The owner of /proc/self is the effective user: no unsafe geteuid() needed.
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }

@@ -179,6 +179,11 @@ impl SmtpSink {
         }
     }
 
+    /// The maildir that delivered messages land in (`new/` holds one file per message).
+    pub fn maildir(&self) -> &Path {
+        &self.maildir
+    }
+
     /// The TCP port the server listens on (on `127.0.0.1`).
     pub fn port(&self) -> u16 {
         self.port

@@ -1,9 +1,10 @@
-//! `cargo xtask dev`: a throw-away PostgreSQL with the schema and a demo project, and `hchk-ping`
-//! in front of it, with copy-paste lines to try pings; Ctrl-C (or SIGTERM) removes it all.
+//! `cargo xtask dev`: a throw-away PostgreSQL with the schema and a demo project, `hchk-ping` in
+//! front of it and `hc-sendalerts` mailing alerts to a local OpenSMTPD sink, with copy-paste lines
+//! to try pings and read the alerts; Ctrl-C (or SIGTERM) removes it all.
 //!
 //! PostgreSQL comes from the test harness ([`hc_tests::postgres::Cluster`]): its supervisor stops
 //! the server and removes the data directory when this process goes away, even after a crash.
-//! `hchk-ping` runs under a similar supervisor of its own (see [`PingProcess`]).
+//! The services run under a similar supervisor of their own (see [`Service`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use hc_tests::factories::{CheckSpec, Project, insert_check, insert_profile, insert_project};
 use hc_tests::postgres::{Cluster, free_port};
+use hc_tests::smtp::SmtpSink;
 use tokio::signal::unix::{SignalKind, signal};
 use uuid::Uuid;
 
@@ -32,16 +34,24 @@ pub const READY_LINE: &str = "Press Ctrl-C to stop hchk-ping and PostgreSQL and 
 /// waits for SIGINT or SIGTERM (or `hchk-ping` exiting by itself, an error).
 pub fn dev(target_dir: &Path, build: bool) -> anyhow::Result<()> {
     if build {
-        crate::run(crate::cargo().args(["build", "--quiet", "--package", "hchk-ping"]))?;
+        crate::run(crate::cargo().args([
+            "build",
+            "--quiet",
+            "--package",
+            "hchk-ping",
+            "--package",
+            "hc-sendalerts",
+        ]))?;
     }
-    // `cargo xtask` runs the debug build of xtask, next to the debug build of hchk-ping.
+    // `cargo xtask` runs the debug build of xtask, next to the debug builds of the services.
     let exe = std::env::current_exe().context("cannot find the xtask executable")?;
-    let binary = exe
-        .parent()
-        .context("the xtask executable has a folder")?
-        .join("hchk-ping");
-    if !binary.exists() {
-        bail!("{} is not built", binary.display());
+    let folder = exe.parent().context("the xtask executable has a folder")?;
+    let binary = folder.join("hchk-ping");
+    let sender = folder.join("hc-sendalerts");
+    for built in [&binary, &sender] {
+        if !built.exists() {
+            bail!("{} is not built", built.display());
+        }
     }
     let area = hc_tests::postgres::cluster_parent(&target_dir.join("dev"))?;
 
@@ -62,7 +72,7 @@ pub fn dev(target_dir: &Path, build: bool) -> anyhow::Result<()> {
         };
         tokio::pin!(stop);
         let dev = tokio::select! {
-            started = DevEnv::start(&area, &binary) => started?,
+            started = DevEnv::start(&area, &binary, &sender) => started?,
             signal = &mut stop => {
                 eprintln!("xtask dev: {signal} during start-up; stopping");
                 return Ok(());
@@ -78,6 +88,11 @@ pub fn dev(target_dir: &Path, build: bool) -> anyhow::Result<()> {
                 let status = status?;
                 dev.stop()?;
                 bail!("hchk-ping exited by itself ({status}); everything is stopped")
+            }
+            status = dev.sendalerts.exited() => {
+                let status = status?;
+                dev.stop()?;
+                bail!("hc-sendalerts exited by itself ({status}); everything is stopped")
             }
         }
     });
@@ -102,10 +117,13 @@ fn remove_own_leftovers(area: &Path) {
     }
 }
 
-/// The running environment; dropping it stops `hchk-ping`, then PostgreSQL.
+/// The running environment; dropping it stops `hc-sendalerts` and `hchk-ping`, then the mail
+/// sink and PostgreSQL.
 struct DevEnv {
-    // Field order is drop order: hchk-ping goes before the database it writes to.
-    ping: PingProcess,
+    // Field order is drop order: the services go before the database they write to.
+    sendalerts: Service,
+    ping: Service,
+    mail: Option<SmtpSink>,
     cluster: Cluster,
     addr: SocketAddr,
     project: Project,
@@ -113,7 +131,7 @@ struct DevEnv {
 }
 
 impl DevEnv {
-    async fn start(area: &Path, binary: &Path) -> anyhow::Result<DevEnv> {
+    async fn start(area: &Path, binary: &Path, sender: &Path) -> anyhow::Result<DevEnv> {
         eprintln!("xtask dev: starting PostgreSQL in {}", area.display());
         let cluster = Cluster::start_in(area)
             .await
@@ -129,9 +147,38 @@ impl DevEnv {
         vars.insert("HCHK_PING_LISTEN".to_owned(), addr.to_string());
         vars.insert("SITE_ROOT".to_owned(), format!("http://{addr}"));
         eprintln!("xtask dev: starting {} on {addr}", binary.display());
-        let ping = PingProcess::spawn(binary, &vars)?;
+        let ping = Service::spawn("hchk-ping", binary, &vars)?;
+        // OpenSMTPD drops privileges itself and so must be started as root.
+        let mail = if hc_tests::postgres::is_root() {
+            Some(
+                SmtpSink::start()
+                    .await
+                    .context("cannot start the mail sink")?,
+            )
+        } else {
+            eprintln!(
+                "xtask dev: not root, so no local mail sink (OpenSMTPD needs root); email alerts will fail"
+            );
+            None
+        };
+        let metrics = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let mut sender_vars = cluster.vars(DBNAME);
+        sender_vars.extend(mail.as_ref().map(SmtpSink::vars).unwrap_or_default());
+        for (name, value) in [
+            ("SITE_ROOT", format!("http://{addr}")),
+            ("SITE_NAME", "hc dev".to_owned()),
+            ("SECRET_KEY", "dev-only-secret".to_owned()),
+            ("DEFAULT_FROM_EMAIL", "alerts@localhost".to_owned()),
+            ("SENDALERTS_METRICS_LISTEN", metrics.to_string()),
+        ] {
+            sender_vars.insert(name.to_owned(), value);
+        }
+        eprintln!("xtask dev: starting {}", sender.display());
+        let sendalerts = Service::spawn("hc-sendalerts", sender, &sender_vars)?;
         let dev = DevEnv {
+            sendalerts,
             ping,
+            mail,
             cluster,
             addr,
             project,
@@ -153,7 +200,11 @@ impl DevEnv {
         })
         .await
         .context("hchk-ping did not answer /health")?;
-        healthy.map_err(|status| anyhow::anyhow!("hchk-ping exited at start-up ({status})"))
+        healthy.map_err(|status| anyhow::anyhow!("hchk-ping exited at start-up ({status})"))?;
+        if let Some(status) = self.sendalerts.try_status()? {
+            bail!("hc-sendalerts exited at start-up ({status})");
+        }
+        Ok(())
     }
 
     fn print_instructions(&self) {
@@ -188,7 +239,7 @@ impl DevEnv {
             String::new(),
             "# a success ping".to_owned(),
             format!("{curl} {simple}"),
-            "# a start signal, then a failure".to_owned(),
+            "# a start signal, then a failure: the check goes down".to_owned(),
             format!("{curl} {cron}/start"),
             format!("{curl} {cron}/fail"),
             "# an exit status: 0 is success, 1-255 a failure".to_owned(),
@@ -199,6 +250,11 @@ impl DevEnv {
             format!("{curl} '{base}/ping/{key}/new-job?create=1'"),
             "# a POST body is stored with the ping".to_owned(),
             format!("{curl} --data-raw 'backup done: 42 files' {simple}"),
+            "# hc-sendalerts emails the alert (\"DOWN | cron\") to the demo channel within seconds:".to_owned(),
+            match &self.mail {
+                Some(mail) => format!("ls {0}/new && cat {0}/new/*", mail.maildir().display()),
+                None => "# (no mail sink: run as root for one)".to_owned(),
+            },
             "# what was recorded".to_owned(),
             format!(
                 "psql \"{connection}\" -c 'SELECT id, name, slug, status, n_pings, last_ping FROM api_check ORDER BY id' \
@@ -219,10 +275,22 @@ impl DevEnv {
     /// Stops `hchk-ping` (SIGTERM: it answers what is in flight), then PostgreSQL (the
     /// supervisor removes the data directory).
     fn stop(self) -> anyhow::Result<()> {
-        let DevEnv { ping, cluster, .. } = self;
+        let DevEnv {
+            sendalerts,
+            ping,
+            mail,
+            cluster,
+            ..
+        } = self;
+        let sent = sendalerts.stop()?;
         let status = ping.stop()?;
+        if let Some(mail) = mail {
+            mail.stop()?;
+        }
         cluster.stop()?;
-        eprintln!("xtask dev: stopped (hchk-ping: {status}); the data directory is removed");
+        eprintln!(
+            "xtask dev: stopped (hchk-ping: {status}, hc-sendalerts: {sent}); the data directory is removed"
+        );
         Ok(())
     }
 }
@@ -271,6 +339,7 @@ async fn insert_demo_rows(
         ),
     ];
     let mut checks = Vec::new();
+    let mut ids = Vec::new();
     for (name, spec) in specs {
         let check = insert_check(
             client,
@@ -281,15 +350,29 @@ async fn insert_demo_rows(
         )
         .await?;
         checks.push((name, check.code));
+        ids.push(check.id);
     }
+    hc_tests::factories::insert_channel(
+        client,
+        hc_tests::factories::ChannelSpec {
+            project_id: Some(project.id),
+            kind: "email",
+            value: r#"{"value": "demo@example.org", "up": true, "down": true}"#.to_owned(),
+            email_verified: true,
+            checks: ids,
+            ..Default::default()
+        },
+    )
+    .await?;
     Ok((project, checks))
 }
 
-/// `hchk-ping` under a small `sh` supervisor whose stdin is a pipe from this process: when the
-/// pipe closes (on [`PingProcess::stop`], on drop, or when xtask dies) it sends SIGTERM.
+/// A service under a small `sh` supervisor whose stdin is a pipe from this process: when the
+/// pipe closes (on [`Service::stop`], on drop, or when xtask dies) it sends SIGTERM.
 ///
 /// Its own process group, so a Ctrl-C reaches only xtask, which then stops things in order.
-struct PingProcess {
+struct Service {
+    name: &'static str,
     child: Mutex<Child>,
     stdin: Option<ChildStdin>,
 }
@@ -305,13 +388,17 @@ exec 3<&-
 wait "$pid"
 "#;
 
-impl PingProcess {
-    fn spawn(binary: &Path, vars: &HashMap<String, String>) -> anyhow::Result<PingProcess> {
+impl Service {
+    fn spawn(
+        name: &'static str,
+        binary: &Path,
+        vars: &HashMap<String, String>,
+    ) -> anyhow::Result<Service> {
         let mut command = Command::new("sh");
         command
             .arg("-c")
             .arg(SUPERVISOR)
-            .arg("hchk-ping-supervisor")
+            .arg(format!("{name}-supervisor"))
             .arg(binary);
         // The developer's own DB_* settings would point it elsewhere; the rest (RUST_LOG,
         // PING_BODY_LIMIT, …) passes through.
@@ -329,9 +416,10 @@ impl PingProcess {
             .stdin(Stdio::piped())
             .process_group(0)
             .spawn()
-            .context("cannot start hchk-ping")?;
+            .with_context(|| format!("cannot start {name}"))?;
         let stdin = child.stdin.take();
-        Ok(PingProcess {
+        Ok(Service {
+            name,
             child: Mutex::new(child),
             stdin,
         })
@@ -342,11 +430,13 @@ impl PingProcess {
         let mut child = self
             .child
             .lock()
-            .map_err(|_| anyhow::anyhow!("hchk-ping lock poisoned"))?;
-        child.try_wait().context("cannot check on hchk-ping")
+            .map_err(|_| anyhow::anyhow!("{} lock poisoned", self.name))?;
+        child
+            .try_wait()
+            .with_context(|| format!("cannot check on {}", self.name))
     }
 
-    /// Resolves once the supervisor (and so `hchk-ping`) has exited, with its status.
+    /// Resolves once the supervisor (and so the service) has exited, with its status.
     async fn exited(&self) -> anyhow::Result<ExitStatus> {
         loop {
             if let Some(status) = self.try_status()? {
@@ -362,12 +452,14 @@ impl PingProcess {
         let mut child = self
             .child
             .lock()
-            .map_err(|_| anyhow::anyhow!("hchk-ping lock poisoned"))?;
-        child.wait().context("cannot wait for hchk-ping")
+            .map_err(|_| anyhow::anyhow!("{} lock poisoned", self.name))?;
+        child
+            .wait()
+            .with_context(|| format!("cannot wait for {}", self.name))
     }
 }
 
-impl Drop for PingProcess {
+impl Drop for Service {
     fn drop(&mut self) {
         drop(self.stdin.take());
         if let Ok(child) = self.child.get_mut() {
