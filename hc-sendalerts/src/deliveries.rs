@@ -259,10 +259,11 @@ impl Inner {
                 ready.push((id, channel));
             }
         }
+        let sending: std::collections::HashSet<i32> = ready.iter().map(|(id, _)| *id).collect();
         let release: Vec<i32> = locked
             .iter()
             .copied()
-            .filter(|id| !ready.iter().any(|(r, _)| r == id))
+            .filter(|id| !sending.contains(id))
             .collect();
         if !release.is_empty() {
             client
@@ -404,24 +405,22 @@ impl Inner {
 
     /// A group's notification is done when its members' are: "k out of n notifications failed".
     async fn finish_group(&self, id: i32, group: Group) -> Ending {
-        let secret = self.transports.settings.secret_key.expose().clone();
-        let group_for_query = group.clone();
+        let secret = self.transports.settings.secret_key.expose();
+        let members = crate::flips::group_members(&group.value);
         let counts = self
-            .with_db("read a group's member notifications", move |client| {
-                let group = group_for_query.clone();
-                let secret = secret.clone();
+            .with_db("read a group's member notifications", |client| {
+                let (group, members) = (&group, &members);
                 async move {
-                    let members = crate::flips::group_members(&group.value);
                     let rows = client
                         .query(
                             "SELECT id FROM api_channel WHERE project_id = $1 AND code = ANY($2) \
                              AND kind <> 'group'",
-                            &[&group.project_id, &members],
+                            &[&group.project_id, members],
                         )
                         .await?;
                     let mut codes = Vec::with_capacity(rows.len());
                     for row in &rows {
-                        codes.push(notification_code(&secret, group.flip_id, row.try_get(0)?));
+                        codes.push(notification_code(secret, group.flip_id, row.try_get(0)?));
                     }
                     let row = client
                         .query_one(

@@ -58,7 +58,8 @@ const ALERT_SQL: &str = "SELECT n.code, n.channel_id, \
     JOIN auth_user u ON u.id = p.owner_id \
     LEFT JOIN accounts_profile pr ON pr.user_id = p.owner_id \
     JOIN api_channel ch ON ch.id = n.channel_id \
-    LEFT JOIN api_flip f ON f.id = $2 AND f.owner_id = n.owner_id \
+    LEFT JOIN api_flip f ON f.id = ('x' || left(replace(n.code::text, '-', ''), 8))::bit(32)::int4 \
+        AND f.owner_id = n.owner_id \
     LEFT JOIN LATERAL (SELECT * FROM api_ping x WHERE x.owner_id = c.id AND x.created <= f.created \
         ORDER BY x.created DESC, x.id DESC LIMIT 1) lp ON true \
     LEFT JOIN LATERAL (SELECT * FROM api_flip y WHERE y.owner_id = c.id AND y.created < f.created \
@@ -67,21 +68,12 @@ const ALERT_SQL: &str = "SELECT n.code, n.channel_id, \
 
 /// Loads pending notification `id`.
 pub async fn load(client: &impl GenericClient, id: i32) -> anyhow::Result<Loaded> {
-    let code: Option<Uuid> = client
-        .query_opt(
-            "SELECT code FROM api_notification WHERE id = $1 AND error = 'Sending'",
-            &[&id],
-        )
-        .await?
-        .map(|row| row.try_get(0))
-        .transpose()?;
-    let Some(code) = code else {
+    // The flip id is the code's first four bytes (see `codes`); the join reads it there.
+    let Some(row) = client.query_opt(ALERT_SQL, &[&id]).await? else {
         return Ok(Loaded::Gone);
     };
+    let code: Uuid = row.try_get(0)?;
     let Some((flip_id, _)) = crate::codes::decode(code) else {
-        return Ok(Loaded::Gone);
-    };
-    let Some(row) = client.query_opt(ALERT_SQL, &[&id, &flip_id]).await? else {
         return Ok(Loaded::Gone);
     };
     let channel_id: i32 = row.try_get(1)?;

@@ -147,6 +147,54 @@ pub fn down_duration(alert: &Alert) -> Option<TimeDelta> {
     alert.down_since.map(|since| alert.flip.created - since)
 }
 
+/// "The downtime lasted 1 hour, 30 minutes." for an up flip after a down flip.
+pub fn downtime_sentence(alert: &Alert) -> Option<String> {
+    down_duration(alert).map(|down| {
+        format!(
+            "The downtime lasted {}.",
+            format_duration_for_sentence(down)
+        )
+    })
+}
+
+/// The HTML detail lines of the Telegram and Pushover messages: project, tags, period or
+/// schedule (wrapped by `schedule`) and time zone, total pings and the last ping.
+pub fn html_details(
+    alert: &Alert,
+    now: DateTime<Utc>,
+    schedule: impl Fn(&str) -> String,
+) -> Vec<String> {
+    let check = &alert.check;
+    let mut lines = Vec::new();
+    if !alert.project.name.is_empty() {
+        lines.push(format!(
+            "<b>Project:</b> {}",
+            escape_html(&alert.project.name)
+        ));
+    }
+    let tags = tags_list(alert);
+    if !tags.is_empty() {
+        lines.push(format!("<b>Tags:</b> {}", escape_html(&tags.join(", "))));
+    }
+    if check.kind == "simple" {
+        lines.push(format!(
+            "<b>Period:</b> {}",
+            text::format_duration(check.timeout)
+        ));
+    }
+    if check.kind == "cron" || check.kind == "oncalendar" {
+        lines.push(format!(
+            "<b>Schedule:</b> {}",
+            schedule(&escape_html(&check.schedule))
+        ));
+        lines.push(format!("<b>Time Zone:</b> {}", escape_html(&check.tz)));
+    }
+    let ping = alert.last_ping.as_ref();
+    lines.push(format!("<b>Total Pings:</b> {}", total_pings(ping)));
+    lines.push(format!("<b>Last Ping:</b> {}", last_ping_text(ping, now)));
+    lines
+}
+
 /// The "other checks" part of the templates, one line each (`item` formats one check's name):
 /// nothing when the project has no other checks, "All the other checks are up.", more than ten
 /// as a count, else a heading and one line per check.

@@ -91,12 +91,9 @@ pub fn message(alert: &Alert, settings: &Settings) -> String {
         lines.push(format!("🔴 The check {link} is **DOWN**{reason}."));
     } else {
         lines.push(format!("🟢 The check {link} is now **UP**."));
-        if let Some(down) = chat::down_duration(alert) {
+        if let Some(sentence) = chat::downtime_sentence(alert) {
             lines.push(String::new());
-            lines.push(format!(
-                "The downtime lasted {}.",
-                chat::format_duration_for_sentence(down)
-            ));
+            lines.push(sentence);
         }
     }
     let others = chat::other_down_lines(alert, |name| format!("- {}", escape_html(name)));

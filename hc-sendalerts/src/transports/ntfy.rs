@@ -127,11 +127,8 @@ pub fn message(alert: &Alert, now: DateTime<Utc>) -> String {
     if let Some(reason) = reason {
         lines.push(format!("Reason: {reason}."));
         lines.push(String::new());
-    } else if let Some(down) = chat::down_duration(alert) {
-        lines.push(format!(
-            "The downtime lasted {}.",
-            chat::format_duration_for_sentence(down)
-        ));
+    } else if let Some(sentence) = chat::downtime_sentence(alert) {
+        lines.push(sentence);
         lines.push(String::new());
     }
     if !alert.project.name.is_empty() {

@@ -8,7 +8,7 @@ use crate::alert::Alert;
 
 use super::chat::{self, escape_html};
 use super::http::{HttpRequest, expect_success};
-use super::{Settings, TransportError, Transports, text, tokenbucket};
+use super::{Settings, TransportError, Transports, tokenbucket};
 
 /// The priority that turns a status off.
 pub const DISABLED: i32 = -3;
@@ -152,44 +152,16 @@ pub fn message(alert: &Alert, now: DateTime<Utc>) -> String {
         lines.push(format!("The check <b>{name}</b> is DOWN{reason}."));
     } else {
         let mut line = format!("The check <b>{name}</b> is now UP.");
-        if let Some(down) = chat::down_duration(alert) {
-            line.push_str(&format!(
-                " The downtime lasted {}.",
-                chat::format_duration_for_sentence(down)
-            ));
+        if let Some(sentence) = chat::downtime_sentence(alert) {
+            line.push(' ');
+            line.push_str(&sentence);
         }
         lines.push(line);
     }
     lines.push(String::new());
-    if !alert.project.name.is_empty() {
-        lines.push(format!(
-            "<b>Project:</b> {}",
-            escape_html(&alert.project.name)
-        ));
-    }
-    let tags = chat::tags_list(alert);
-    if !tags.is_empty() {
-        lines.push(format!("<b>Tags:</b> {}", escape_html(&tags.join(", "))));
-    }
-    if check.kind == "simple" {
-        lines.push(format!(
-            "<b>Period:</b> {}",
-            text::format_duration(check.timeout)
-        ));
-    }
-    if check.kind == "cron" || check.kind == "oncalendar" {
-        lines.push(format!(
-            "<b>Schedule:</b> <font face=\"monospace\">{}</font>",
-            escape_html(&check.schedule)
-        ));
-        lines.push(format!("<b>Time Zone:</b> {}", escape_html(&check.tz)));
-    }
-    let ping = alert.last_ping.as_ref();
-    lines.push(format!("<b>Total Pings:</b> {}", chat::total_pings(ping)));
-    lines.push(format!(
-        "<b>Last Ping:</b> {}",
-        chat::last_ping_text(ping, now)
-    ));
+    lines.extend(chat::html_details(alert, now, |schedule| {
+        format!("<font face=\"monospace\">{schedule}</font>")
+    }));
     let others = chat::other_down_lines(alert, |name| format!("• {}", escape_html(name)));
     if !others.is_empty() {
         lines.push(String::new());

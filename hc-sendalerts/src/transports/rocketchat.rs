@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::http;
-use super::slack::{self, field, prefix_asterisks};
-use super::text::{cloaked_url, format_duration, formatted_kind_created};
+use super::slack::{self, check_fields, field, prefix_asterisks};
+use super::text::{cloaked_url, formatted_kind_created};
 use super::{Settings, TransportError, Transports};
 use crate::alert::{Alert, PingBody};
 
@@ -26,31 +26,7 @@ pub async fn notify(transports: &Transports, alert: &Alert) -> Result<(), Transp
 pub fn payload(settings: &Settings, alert: &Alert, now: DateTime<Utc>) -> Value {
     let check = &alert.check;
     let url = cloaked_url(settings, check);
-    let mut fields = Vec::new();
-    if !check.desc.is_empty() {
-        fields.push(field("Description", check.desc.clone(), false));
-    }
-    if !alert.project.name.is_empty() {
-        fields.push(field("Project", alert.project.name.clone(), true));
-    }
-    let tags: Vec<String> = check
-        .tags
-        .split(' ')
-        .map(str::trim)
-        .filter(|tag| !tag.is_empty())
-        .map(|tag| format!("`{tag}`"))
-        .collect();
-    if !tags.is_empty() {
-        fields.push(field("Tags", tags.join(" "), true));
-    }
-    match check.kind.as_str() {
-        "simple" => fields.push(field("Period", format_duration(check.timeout), true)),
-        "cron" | "oncalendar" => {
-            fields.push(field("Schedule", prefix_asterisks(&check.schedule), true));
-            fields.push(field("Time Zone", check.tz.clone(), true));
-        }
-        _ => {}
-    }
+    let mut fields = check_fields(alert, prefix_asterisks);
     match &alert.last_ping {
         Some(ping) => {
             let n = ping.n.map_or_else(|| "None".to_owned(), |n| n.to_string());

@@ -82,17 +82,10 @@ pub fn field(title: &str, value: impl Into<String>, short: bool) -> Value {
     field
 }
 
-/// The Slack attachment payload for `alert` as of `now`; `fix_asterisks` escapes the schedule
-/// (Discord escapes differently).
-pub fn payload(
-    settings: &Settings,
-    alert: &Alert,
-    now: DateTime<Utc>,
-    fix_asterisks: fn(&str) -> String,
-) -> Value {
+/// The fields describing the check that Slack and Rocket.Chat attachments share: description,
+/// project, tags, and period or schedule (escaped by `fix_asterisks`) and time zone.
+pub fn check_fields(alert: &Alert, fix_asterisks: fn(&str) -> String) -> Vec<Value> {
     let check = &alert.check;
-    let name = check.name_then_code();
-    let status = alert.flip.new_status.to_uppercase();
     let mut fields = Vec::new();
     if !check.desc.is_empty() {
         fields.push(field("Description", check.desc.clone(), false));
@@ -118,6 +111,21 @@ pub fn payload(
         }
         _ => {}
     }
+    fields
+}
+
+/// The Slack attachment payload for `alert` as of `now`; `fix_asterisks` escapes the schedule
+/// (Discord escapes differently).
+pub fn payload(
+    settings: &Settings,
+    alert: &Alert,
+    now: DateTime<Utc>,
+    fix_asterisks: fn(&str) -> String,
+) -> Value {
+    let check = &alert.check;
+    let name = check.name_then_code();
+    let status = alert.flip.new_status.to_uppercase();
+    let mut fields = check_fields(alert, fix_asterisks);
     match &alert.last_ping {
         Some(ping) => {
             let n = ping.n.map_or_else(|| "None".to_owned(), |n| n.to_string());

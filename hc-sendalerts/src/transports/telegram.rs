@@ -11,7 +11,7 @@ use crate::alert::Alert;
 
 use super::chat::{self, escape_html};
 use super::http::{HttpRequest, HttpResponse, expect_success};
-use super::{Settings, TransportError, Transports, text, tokenbucket};
+use super::{Settings, TransportError, Transports, tokenbucket};
 
 /// The channel's value (other keys, such as `type` and `name`, are kept as they are).
 #[derive(Debug, Clone, Deserialize)]
@@ -178,44 +178,17 @@ pub fn message(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> String
         lines.push(format!("🔴 The check {link} is <b>DOWN</b>{reason}."));
     } else {
         let mut line = format!("🟢 The check {link} is now <b>UP</b>.");
-        if let Some(down) = chat::down_duration(alert) {
-            line.push_str(&format!(
-                " The downtime lasted {}.",
-                chat::format_duration_for_sentence(down)
-            ));
+        if let Some(sentence) = chat::downtime_sentence(alert) {
+            line.push(' ');
+            line.push_str(&sentence);
         }
         lines.push(line);
     }
     lines.push(String::new());
-    if !alert.project.name.is_empty() {
-        lines.push(format!(
-            "<b>Project:</b> {}",
-            escape_html(&alert.project.name)
-        ));
-    }
-    let tags = chat::tags_list(alert);
-    if !tags.is_empty() {
-        lines.push(format!("<b>Tags:</b> {}", escape_html(&tags.join(", "))));
-    }
-    if check.kind == "simple" {
-        lines.push(format!(
-            "<b>Period:</b> {}",
-            text::format_duration(check.timeout)
-        ));
-    }
-    if check.kind == "cron" || check.kind == "oncalendar" {
-        lines.push(format!(
-            "<b>Schedule:</b> <code>{}</code>",
-            escape_html(&check.schedule)
-        ));
-        lines.push(format!("<b>Time Zone:</b> {}", escape_html(&check.tz)));
-    }
+    lines.extend(chat::html_details(alert, now, |schedule| {
+        format!("<code>{schedule}</code>")
+    }));
     let ping = alert.last_ping.as_ref();
-    lines.push(format!("<b>Total Pings:</b> {}", chat::total_pings(ping)));
-    lines.push(format!(
-        "<b>Last Ping:</b> {}",
-        chat::last_ping_text(ping, now)
-    ));
     if let Some(body) = chat::ping_body(ping) {
         lines.push("<b>Last Ping Body:</b>".to_owned());
         lines.push(format!("<pre>{}</pre>", escape_html(&body)));
