@@ -121,7 +121,9 @@ impl Cluster {
         Cluster::run(base, options.fsync).await
     }
 
-    /// Creates a hot standby of `primary` with `pg_basebackup -R` and starts it on its own port.
+    /// Creates a hot standby of `primary` with `pg_basebackup -R`, starts it on its own port and
+    /// waits until it streams from the primary: only a connected standby is sent the rest of the
+    /// WAL when the primary shuts down, so a promotion right after a stop loses nothing.
     pub async fn start_standby(primary: &Cluster) -> anyhow::Result<Cluster> {
         let base = make_base_dir(&std::env::temp_dir())?;
         let data = base.join("data");
@@ -146,7 +148,21 @@ impl Cluster {
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
-        Cluster::run(base, false).await
+        let standby = Cluster::run(base, false).await?;
+        let client = standby.connect("postgres").await?;
+        eventually(START_PATIENCE, || async {
+            let streaming: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'",
+                    &[],
+                )
+                .await?
+                .get(0);
+            anyhow::ensure!(streaming == 1, "the standby does not stream yet");
+            Ok(())
+        })
+        .await?;
+        Ok(standby)
     }
 
     /// Starts the server on the data directory `base/data`, retrying on another port if the one
