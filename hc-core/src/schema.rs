@@ -153,6 +153,17 @@ pub const TABLES: &[Table] = &[
         ],
     },
     Table {
+        name: "accounts_member",
+        toolkit_inserts: false,
+        columns: &[
+            identity("integer"),
+            col("user_id", "integer", NOT_NULL),
+            col("project_id", "integer", NOT_NULL),
+            col("transfer_request_date", "timestamp with time zone", NULL),
+            col("role", "character varying(1)", NOT_NULL),
+        ],
+    },
+    Table {
         name: "api_check",
         toolkit_inserts: true,
         columns: &[

@@ -85,22 +85,25 @@ pub struct Check {
     pub manual_resume: bool,
     /// `methods`: `""` or `POST`.
     pub methods: String,
-    /// `subject`, `subject_fail`, `start_kw`, `success_kw`, `failure_kw` (email filters).
-    pub subject: String,
-    /// See [`Check::subject`].
-    pub subject_fail: String,
-    /// See [`Check::subject`].
+    /// `start_kw`, `success_kw`, `failure_kw`: keyword filters.
     pub start_kw: String,
-    /// See [`Check::subject`].
+    /// See [`Check::start_kw`].
     pub success_kw: String,
-    /// See [`Check::subject`].
+    /// See [`Check::start_kw`].
     pub failure_kw: String,
     /// `filter_subject`.
     pub filter_subject: bool,
     /// `filter_body`.
     pub filter_body: bool,
-    /// `badge_key` of the project, for `badge_url` in `$JSON`.
-    pub badge_key: String,
+    /// `filter_default_fail`.
+    pub filter_default_fail: bool,
+    /// `filter_http_body`.
+    pub filter_http_body: bool,
+    /// `badge_key`, for `badge_url` in `$JSON`.
+    pub badge_key: Uuid,
+    /// Codes of the channels assigned to the check (`api_channel_checks`), for `channels` in the
+    /// webhook's `$JSON` (any order: it is sorted when printed).
+    pub channels: Vec<Uuid>,
 }
 
 impl Check {
@@ -156,7 +159,7 @@ pub struct Channel {
 pub enum PingBody {
     /// The ping had no body.
     None,
-    /// Stored in the row (`body_raw`, or `body` in older rows).
+    /// Stored in the row (`body_raw`).
     Inline(Vec<u8>),
     /// Offloaded to object storage (`object_size` bytes), not readable by this service yet.
     InObjectStorage(i32),

@@ -68,26 +68,66 @@ pub fn decide(check: &DueCheck, now: DateTime<Utc>) -> Decision {
 
 /// Handles the due check with the earliest `alert_after`, if any, in one transaction.
 pub async fn handle_going_down(client: &mut Client, now: DateTime<Utc>) -> anyhow::Result<Handled> {
+    Ok(handle_going_down_batch(client, now, 1)
+        .await?
+        .pop()
+        .unwrap_or(Handled::Idle))
+}
+
+/// Handles up to `limit` due checks, earliest `alert_after` first, in one transaction; the
+/// writes for different checks are pipelined. Returns what happened to each (empty: none due).
+pub async fn handle_going_down_batch(
+    client: &mut Client,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> anyhow::Result<Vec<Handled>> {
     let tx = client.transaction().await?;
     let select = format!(
         "SELECT {DUE_COLUMNS} FROM api_check WHERE alert_after < now() AND status <> 'down' \
-         ORDER BY alert_after LIMIT 1 FOR UPDATE SKIP LOCKED"
+         ORDER BY alert_after LIMIT $1 FOR UPDATE SKIP LOCKED"
     );
-    let Some(row) = tx.query_opt(&select, &[]).await? else {
-        return Ok(Handled::Idle);
-    };
-    let check = read_due(&row)?;
-    let decision = decide(&check, now);
-    if let Decision::Postpone(_, err) = &decision {
-        tracing::warn!(check = %check.code, %err, "cannot evaluate the check's schedule; looking again in an hour");
+    let rows = tx.query(&select, &[&limit]).await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
     }
-    let applied = apply_decision(&tx, &check, &decision).await?;
+    let mut checks = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let check = read_due(row)?;
+        let decision = decide(&check, now);
+        if let Decision::Postpone(_, err) = &decision {
+            tracing::warn!(check = %check.code, %err, "cannot evaluate the check's schedule; looking again in an hour");
+        }
+        checks.push((check, decision));
+    }
+    let applied = futures_util::future::try_join_all(
+        checks
+            .iter()
+            .map(|(check, decision)| apply_decision(&tx, check, decision)),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(if applied {
-        Handled::Applied(check.code, decision)
-    } else {
-        Handled::Changed(check.code)
-    })
+    Ok(checks
+        .into_iter()
+        .zip(applied)
+        .map(|((check, decision), applied)| {
+            if applied {
+                Handled::Applied(check.code, decision)
+            } else {
+                Handled::Changed(check.code)
+            }
+        })
+        .collect())
+}
+
+/// When the next not-down check is due (`None`: no check has a deadline).
+pub async fn next_deadline(client: &Client) -> anyhow::Result<Option<DateTime<Utc>>> {
+    Ok(client
+        .query_one(
+            "SELECT min(alert_after) FROM api_check WHERE status <> 'down'",
+            &[],
+        )
+        .await?
+        .try_get(0)?)
 }
 
 /// Writes `decision` for `check` if the row still is as read; returns whether it was.

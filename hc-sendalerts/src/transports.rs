@@ -6,9 +6,22 @@
 //! for a status ([`is_noop`]) is decided when a flip is processed, so a no-op channel gets no
 //! notification row (§3.4).
 
+pub mod chat;
+pub mod discord;
 pub mod email;
+pub mod googlechat;
+pub mod gotify;
 pub mod http;
+pub mod matrix;
+pub mod mattermost;
+pub mod msteamsw;
+pub mod ntfy;
+pub mod pushover;
+pub mod rocketchat;
+pub mod slack;
+pub mod telegram;
 pub mod text;
+pub mod tokenbucket;
 pub mod webhook;
 
 use hc_core::config::Vars;
@@ -77,6 +90,8 @@ pub struct Settings {
     pub site_root: String,
     /// `SITE_NAME`.
     pub site_name: String,
+    /// `PING_ENDPOINT` (default `SITE_ROOT/ping/`), for `ping_url` in the webhook's `$JSON`.
+    pub ping_endpoint: String,
     /// `SECRET_KEY`: signs unsubscribe links and keys token buckets.
     pub secret_key: hc_core::config::Secret<String>,
     /// HTTP client settings (`INTEGRATIONS_ALLOW_PRIVATE_IPS`, timeouts).
@@ -85,6 +100,18 @@ pub struct Settings {
     pub email: email::EmailSettings,
     /// `WEBHOOKS_ENABLED`.
     pub webhooks_enabled: bool,
+    /// The chat and push kinds' settings (`MSTEAMS_ENABLED`, `TELEGRAM_TOKEN`, `PUSHOVER_*`,
+    /// `MATRIX_*`, `NTFY_SH_TOKEN`).
+    pub chat: chat::ChatSettings,
+    /// `SLACK_ENABLED`.
+    pub slack_enabled: bool,
+    /// `MATTERMOST_ENABLED`.
+    pub mattermost_enabled: bool,
+    /// `ROCKETCHAT_ENABLED`.
+    pub rocketchat_enabled: bool,
+    /// The absolute URL of the site logo: `SITE_LOGO_URL`, or `SITE_ROOT/static/img/logo.png`
+    /// (Healthchecks' `absolute_site_logo_url`); chat messages use it as the sender's icon.
+    pub site_logo_url: String,
 }
 
 impl Settings {
@@ -93,7 +120,17 @@ impl Settings {
         let site_root = hc_core::config::string_var(vars, "SITE_ROOT", "http://localhost:8000")
             .trim_end_matches('/')
             .to_owned();
+        let site_logo_url =
+            hc_core::config::string_var(vars, "SITE_LOGO_URL", "/static/img/logo.png");
+        let site_logo_url = if site_logo_url.starts_with('/') {
+            format!("{site_root}{site_logo_url}")
+        } else {
+            site_logo_url
+        };
+        let ping_endpoint =
+            hc_core::config::string_var(vars, "PING_ENDPOINT", &format!("{site_root}/ping/"));
         Ok(Settings {
+            ping_endpoint,
             site_root,
             site_name: hc_core::config::string_var(vars, "SITE_NAME", "Mychecks"),
             // Healthchecks' default, so links signed by a default install still verify.
@@ -102,6 +139,11 @@ impl Settings {
             http: http::HttpSettings::from_vars(vars)?,
             email: email::EmailSettings::from_vars(vars)?,
             webhooks_enabled: hc_core::config::parse_bool(vars, "WEBHOOKS_ENABLED", true)?,
+            chat: chat::ChatSettings::from_vars(vars)?,
+            slack_enabled: hc_core::config::parse_bool(vars, "SLACK_ENABLED", true)?,
+            mattermost_enabled: hc_core::config::parse_bool(vars, "MATTERMOST_ENABLED", true)?,
+            rocketchat_enabled: hc_core::config::parse_bool(vars, "ROCKETCHAT_ENABLED", true)?,
+            site_logo_url,
         })
     }
 }
@@ -135,6 +177,17 @@ impl Transports {
         match alert.channel.kind.as_str() {
             "email" => email::notify(self, alert).await,
             "webhook" => webhook::notify(self, alert).await,
+            "msteamsw" => msteamsw::notify(self, alert).await,
+            "googlechat" => googlechat::notify(self, alert).await,
+            "ntfy" => ntfy::notify(self, alert).await,
+            "gotify" => gotify::notify(self, alert).await,
+            "po" => pushover::notify(self, alert).await,
+            "telegram" => telegram::notify(self, alert).await,
+            "matrix" => matrix::notify(self, alert).await,
+            "slack" => slack::notify(self, alert).await,
+            "mattermost" => mattermost::notify(self, alert).await,
+            "rocketchat" => rocketchat::notify(self, alert).await,
+            "discord" => discord::notify(self, alert).await,
             kind => Err(unsupported(kind)),
         }
     }
@@ -153,6 +206,11 @@ pub fn is_noop(kind: &str, value: &str, new_status: &str) -> bool {
     match kind {
         "email" => email::is_noop(value, new_status),
         "webhook" => webhook::is_noop(value, new_status),
+        "ntfy" => ntfy::is_noop(value, new_status),
+        "gotify" => gotify::is_noop(value, new_status),
+        "po" => pushover::is_noop(value, new_status),
+        // Chat webhooks announce both directions.
+        "slack" | "mattermost" | "rocketchat" | "discord" => false,
         _ => false,
     }
 }

@@ -25,13 +25,23 @@ mod ping_durability;
 mod schema;
 // hc-sendalerts' going-down step: flips at the deadline, postponed broken schedules, the contract.
 mod sendalerts_going_down;
+// hc-sendalerts processes under load and failure: several senders, SIGKILL, PostgreSQL restart.
+mod sendalerts_durability;
+// hc-sendalerts' loop end to end: one notification per channel, order, retries, groups, bad rows.
+mod sendalerts_loop;
 // Cron engine versus cronsim and a brute-force Debian cron replay; the `schedule` command.
 mod schedule_cron;
 // OnCalendar engine versus `systemd-analyze calendar`, expression by expression.
 mod schedule_oncalendar;
+// Chat and push transports (Teams, Google Chat, ntfy, Gotify, Pushover, Telegram, Matrix) via the recorder.
+mod transports_chat;
 // Conventions: file docs, no leftovers, dependency direction.
 mod tidy;
 // The email transport through a real OpenSMTPD: message format, signatures, failures.
 mod transports_email;
+// Slack, Mattermost, Rocket.Chat and Discord payloads and error classes against a recording server.
+mod transports_slack;
+// The webhook transport and HTTP client against a recording server: requests, failures, limits.
+mod transports_webhook;
 // The systemd units: present, verified, sandboxed.
 mod units;

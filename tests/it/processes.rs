@@ -27,7 +27,7 @@ fn every_binary_answers_help_and_version() {
 
 #[test]
 fn services_not_built_yet_say_so_and_fail() {
-    for name in ["hc-sendalerts", "hc-prune", "hc-backup", "hc-metrics"] {
+    for name in ["hc-prune", "hc-backup", "hc-metrics"] {
         let help = Command::new(binary(name)).arg("--help").output().unwrap();
         let text = String::from_utf8(help.stdout).unwrap();
         assert!(

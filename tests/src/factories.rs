@@ -369,3 +369,24 @@ pub async fn assign_channel(client: &Client, channel_id: i32, check_id: i32) -> 
         .context("cannot insert api_channel_checks")?;
     Ok(())
 }
+
+/// Inserts a flip of check `check_id` from `old` to `new` status at `created`; `processed`
+/// `None` leaves it for `hc-sendalerts`.
+pub async fn insert_flip(
+    client: &Client,
+    check_id: i32,
+    created: DateTime<Utc>,
+    (old, new): (&str, &str),
+    reason: &str,
+    processed: Option<DateTime<Utc>>,
+) -> anyhow::Result<i32> {
+    let row = client
+        .query_one(
+            "INSERT INTO api_flip (created, processed, old_status, new_status, owner_id, reason) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            &[&created, &processed, &old, &new, &check_id, &reason],
+        )
+        .await
+        .context("cannot insert api_flip")?;
+    Ok(row.try_get(0)?)
+}

@@ -16,6 +16,7 @@ pub mod ping;
 pub mod postgres;
 pub mod recorder;
 pub mod scratch;
+pub mod service;
 pub mod smtp;
 pub mod supervisor;
 pub mod systemd_calendar;

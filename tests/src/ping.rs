@@ -3,19 +3,14 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::Duration;
 
-use anyhow::{Context, bail};
-use tokio::net::UnixDatagram;
+use anyhow::Context;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::binaries::binary;
-use crate::eventually::eventually;
 use crate::postgres::TestDb;
-use crate::scratch::ScratchDir;
+use crate::service::ServiceProcess;
 
 /// A running in-process `hchk-ping`; dropping it stops it.
 pub struct PingServer {
@@ -82,110 +77,34 @@ impl Drop for PingServer {
 pub struct PingProcess {
     /// Where it listens.
     pub addr: SocketAddr,
-    child: Child,
-    notify: UnixDatagram,
-    dir: ScratchDir,
+    process: ServiceProcess,
 }
 
 impl PingProcess {
     /// Starts the binary with only `vars` (plus `HCHK_PING_LISTEN`, `NOTIFY_SOCKET` and
-    /// `RUST_LOG`) in its environment; its log goes to a file, see [`PingProcess::log`].
+    /// `RUST_LOG`) in its environment; its log goes to a file, see [`ServiceProcess::log`].
     pub fn start(vars: &HashMap<String, String>) -> anyhow::Result<PingProcess> {
-        let dir = ScratchDir::new("hc-ping-process")?;
-        let socket = dir.path().join("notify");
-        let notify = UnixDatagram::bind(&socket).context("cannot bind the notify socket")?;
         let addr = free_addr()?;
-        let log = std::fs::File::create(dir.path().join("log"))?;
-        let child = Command::new(binary("hchk-ping"))
-            .env_clear()
-            .envs(vars)
-            .env("HCHK_PING_LISTEN", addr.to_string())
-            .env("NOTIFY_SOCKET", &socket)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .context("cannot start hchk-ping")?;
+        let mut vars = vars.clone();
+        vars.insert("HCHK_PING_LISTEN".to_owned(), addr.to_string());
         Ok(PingProcess {
             addr,
-            child,
-            notify,
-            dir,
+            process: ServiceProcess::start("hchk-ping", &vars)?,
         })
-    }
-
-    /// Waits for `READY=1` on the notify socket; fails if the process exits first.
-    pub async fn wait_ready(&mut self, patience: Duration) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + patience;
-        let mut buf = vec![0_u8; 4096];
-        loop {
-            let received =
-                tokio::time::timeout(Duration::from_millis(100), self.notify.recv(&mut buf)).await;
-            if let Ok(n) = received {
-                let message = String::from_utf8_lossy(&buf[..n?]).into_owned();
-                if message.lines().any(|line| line == "READY=1") {
-                    return Ok(());
-                }
-            }
-            if let Some(status) = self.child.try_wait()? {
-                bail!(
-                    "hchk-ping exited with {status} before READY=1: {}",
-                    self.log()
-                );
-            }
-            if tokio::time::Instant::now() >= deadline {
-                bail!(
-                    "no READY=1 from hchk-ping within {patience:?}: {}",
-                    self.log()
-                );
-            }
-        }
-    }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Sends a signal by name (`TERM`, `KILL`, …) with kill(1), which needs no unsafe code.
-    pub fn signal(&self, name: &str) -> anyhow::Result<()> {
-        let status = Command::new("kill")
-            .args(["-s", name, &self.child.id().to_string()])
-            .status()
-            .context("cannot run kill")?;
-        anyhow::ensure!(status.success(), "kill -s {name} failed: {status}");
-        Ok(())
-    }
-
-    /// SIGKILLs the process and reaps it.
-    pub fn kill(&mut self) -> anyhow::Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
-    }
-
-    /// Waits for the process to exit and returns its status.
-    pub async fn wait_exit(&mut self, patience: Duration) -> anyhow::Result<ExitStatus> {
-        let child = &mut self.child;
-        let status = eventually(patience, || {
-            let exited = child.try_wait();
-            async move { exited?.context("still running") }
-        })
-        .await;
-        status.with_context(|| format!("hchk-ping log: {}", self.log()))
-    }
-
-    /// The process's log so far.
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
     }
 }
 
-impl Drop for PingProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for PingProcess {
+    type Target = ServiceProcess;
+
+    fn deref(&self) -> &ServiceProcess {
+        &self.process
+    }
+}
+
+impl std::ops::DerefMut for PingProcess {
+    fn deref_mut(&mut self) -> &mut ServiceProcess {
+        &mut self.process
     }
 }
 

@@ -130,6 +130,8 @@ struct State {
     script: Mutex<VecDeque<Reply>>,
     default: Mutex<Reply>,
     arrived: Notify,
+    /// Client connections not yet closed.
+    open: std::sync::atomic::AtomicUsize,
 }
 
 /// Locks a mutex even if a panicking test thread poisoned it (the data is still usable).
@@ -161,6 +163,7 @@ impl Recorder {
             script: Mutex::new(VecDeque::new()),
             default: Mutex::new(Reply::status(200)),
             arrived: Notify::new(),
+            open: std::sync::atomic::AtomicUsize::new(0),
         });
         let stop = CancellationToken::new();
         tokio::spawn(accept_loop(listener, Arc::clone(&state), stop.clone()));
@@ -196,6 +199,12 @@ impl Recorder {
         lock(&self.state.requests).clone()
     }
 
+    /// Client connections open now. After its client is gone, a closed count means everything
+    /// the client sent has been read and recorded.
+    pub fn open_connections(&self) -> usize {
+        self.state.open.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Waits until at least `n` requests arrived (at most [`PATIENCE`]) and returns them all.
     pub async fn wait_for(&self, n: usize) -> anyhow::Result<Vec<RecordedRequest>> {
         let deadline = Instant::now() + PATIENCE;
@@ -227,7 +236,9 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, stop: Cancellatio
         };
         let state = Arc::clone(&state);
         let stop = stop.clone();
+        state.open.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         tokio::spawn(async move {
+            let counted = Arc::clone(&state);
             let service = service_fn(move |request| answer(Arc::clone(&state), request));
             let connection = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service);
@@ -235,6 +246,9 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>, stop: Cancellatio
                 _ = connection => {}
                 () = stop.cancelled() => {}
             }
+            counted
+                .open
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         });
     }
 }

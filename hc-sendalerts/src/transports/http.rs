@@ -392,8 +392,8 @@ async fn read_capped(mut body: hyper::body::Incoming) -> Result<Vec<u8>, Transpo
     Ok(kept)
 }
 
-/// Why a connection could not be opened: the connector's own errors, which [`classify_error`]
-/// finds again in the client's error chain.
+/// Why a connection could not be opened: the connector's own errors, found again in the
+/// client's error chain to pick Healthchecks' message.
 #[derive(Debug)]
 pub enum ConnectError {
     /// The host name did not resolve.

@@ -1,10 +1,11 @@
 //! Text helpers shared by the transports: Healthchecks' `format_duration`, the cloaked check
-//! link, and the ping-body excerpt that chat transports include.
+//! link, the ping-body excerpt that chat transports include, and the "Last Ping" line
+//! (`Success, 10 minutes ago`).
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::Settings;
-use crate::alert::{Check, PingBody};
+use crate::alert::{Check, Ping, PingBody};
 
 /// The marker appended to a body excerpt that was cut (Healthchecks' `get_ping_body`).
 pub const TRUNCATED: &str = "\n[truncated]";
@@ -57,6 +58,84 @@ pub fn body_excerpt(body: &PingBody, max_chars: usize) -> Option<String> {
         Some((cut, _)) => Some(format!("{}{TRUNCATED}", &text[..cut])),
         None => Some(text.into_owned()),
     }
+}
+
+/// Healthchecks' `Flip.reason_long`: why a flip happened, or `None` for flips without a reason.
+pub fn reason_long(reason: &str) -> Option<&'static str> {
+    match reason {
+        "timeout" => Some("success signal did not arrive on time, grace time passed"),
+        "fail" => Some("received a failure signal"),
+        _ => None,
+    }
+}
+
+/// Healthchecks' `Ping.get_kind_display`: `Success`, `Failure` (or `Exit status N` for a
+/// failure with a non-zero exit status), `Start`, `Log` or `Ignored`.
+pub fn kind_display(ping: &Ping) -> String {
+    match ping.kind.as_deref() {
+        Some("ign") => "Ignored".to_owned(),
+        Some("fail") => match ping.exitstatus {
+            Some(code) if code != 0 => format!("Exit status {code}"),
+            _ => "Failure".to_owned(),
+        },
+        Some("start") => "Start".to_owned(),
+        Some("log") => "Log".to_owned(),
+        _ => "Success".to_owned(),
+    }
+}
+
+/// The "Last Ping" value of chat notifications: the kind and how long ago, as
+/// `Success, 10 minutes ago` (Healthchecks' `Ping.formatted_kind_created`).
+pub fn formatted_kind_created(ping: &Ping, now: DateTime<Utc>) -> String {
+    format!("{}, {}", kind_display(ping), naturaltime(ping.created, now))
+}
+
+/// Django's `naturaltime` for a moment in the past: `now`, `a second ago`, `N minutes ago`, `an
+/// hour ago`, and from one day on the two largest adjacent units of `timesince` (`1 day, 2
+/// hours ago`, with Django's non-breaking spaces inside each unit).
+pub fn naturaltime(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (now - then).num_seconds().max(0);
+    let counted = |n: i64, one: &str, many: &str| {
+        if n == 1 {
+            format!("{one} ago")
+        } else {
+            format!("{n} {many} ago")
+        }
+    };
+    match secs {
+        0 => "now".to_owned(),
+        1..60 => counted(secs, "a second", "seconds"),
+        60..3600 => counted(secs / 60, "a minute", "minutes"),
+        3600..86400 => counted(secs / 3600, "an hour", "hours"),
+        _ => format!("{} ago", timesince(secs)),
+    }
+}
+
+/// Django's `timesince` with depth 2: the first non-zero unit and, when it is not zero, the next.
+fn timesince(secs: i64) -> String {
+    const UNITS: [(&str, &str, i64); 6] = [
+        ("year", "years", 365 * 86400),
+        ("month", "months", 30 * 86400),
+        ("week", "weeks", 7 * 86400),
+        ("day", "days", 86400),
+        ("hour", "hours", 3600),
+        ("minute", "minutes", 60),
+    ];
+    let Some(first) = UNITS.iter().position(|(_, _, unit)| secs / unit > 0) else {
+        return "0\u{a0}minutes".to_owned();
+    };
+    let mut remaining = secs;
+    let mut parts = Vec::new();
+    for (one, many, unit) in &UNITS[first..(first + 2).min(UNITS.len())] {
+        let count = remaining / unit;
+        if count == 0 {
+            break;
+        }
+        remaining -= count * unit;
+        let name = if count == 1 { one } else { many };
+        parts.push(format!("{count}\u{a0}{name}"));
+    }
+    parts.join(", ")
 }
 
 #[cfg(test)]
@@ -160,5 +239,74 @@ mod tests {
     #[test]
     fn invalid_utf8_is_replaced() {
         check_excerpt(PingBody::Inline(b"a\xe9b".to_vec()), 10, Some("a\u{fffd}b"));
+    }
+
+    fn ping(kind: Option<&str>, exitstatus: Option<i16>) -> Ping {
+        Ping {
+            n: Some(1),
+            created: "2024-01-01T00:00:00Z".parse().expect("time"),
+            kind: kind.map(str::to_owned),
+            scheme: "http".to_owned(),
+            remote_addr: None,
+            method: "GET".to_owned(),
+            ua: String::new(),
+            exitstatus,
+            body: PingBody::None,
+        }
+    }
+
+    #[test]
+    fn kinds_are_displayed_like_healthchecks() {
+        assert_eq!(kind_display(&ping(None, None)), "Success");
+        assert_eq!(kind_display(&ping(Some("fail"), None)), "Failure");
+        assert_eq!(kind_display(&ping(Some("fail"), Some(0))), "Failure");
+        assert_eq!(
+            kind_display(&ping(Some("fail"), Some(123))),
+            "Exit status 123"
+        );
+        assert_eq!(kind_display(&ping(Some("ign"), Some(123))), "Ignored");
+        assert_eq!(kind_display(&ping(Some("start"), None)), "Start");
+        assert_eq!(kind_display(&ping(Some("log"), None)), "Log");
+    }
+
+    #[track_caller]
+    fn check_naturaltime(secs: i64, expected: &str) {
+        let then: DateTime<Utc> = "2024-01-01T00:00:00Z".parse().expect("time");
+        assert_eq!(naturaltime(then, then + TimeDelta::seconds(secs)), expected);
+    }
+
+    #[test]
+    fn naturaltime_under_a_day() {
+        check_naturaltime(0, "now");
+        check_naturaltime(1, "a second ago");
+        check_naturaltime(30, "30 seconds ago");
+        check_naturaltime(60, "a minute ago");
+        check_naturaltime(600, "10 minutes ago");
+        check_naturaltime(3600, "an hour ago");
+        check_naturaltime(5 * 3600 + 59, "5 hours ago");
+    }
+
+    #[test]
+    fn naturaltime_from_a_day_on_uses_two_units() {
+        check_naturaltime(86400, "1\u{a0}day ago");
+        check_naturaltime(86400 + 2 * 3600, "1\u{a0}day, 2\u{a0}hours ago");
+        check_naturaltime(15 * 86400, "2\u{a0}weeks, 1\u{a0}day ago");
+        check_naturaltime(7 * 86400 + 3600, "1\u{a0}week ago");
+    }
+
+    #[test]
+    fn last_ping_line() {
+        let p = ping(Some("fail"), Some(3));
+        let now = p.created + TimeDelta::minutes(10);
+        assert_eq!(
+            formatted_kind_created(&p, now),
+            "Exit status 3, 10 minutes ago"
+        );
+    }
+
+    #[test]
+    fn reasons() {
+        assert_eq!(reason_long("fail"), Some("received a failure signal"));
+        assert_eq!(reason_long(""), None);
     }
 }
