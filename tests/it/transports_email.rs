@@ -264,8 +264,8 @@ async fn down_alert_body() {
             "Period: 1 day",
             "Total pings: 42 (since Mar 4, 2025)",
             "Last ping: ",
-            "(1 day 1 hour 5 minutes ago), from 198.51.100.23",
-            "Last ping type: success",
+            "(1\u{a0}day, 1\u{a0}hour ago), from 198.51.100.23",
+            "Last ping type: Success",
             "Status changed to down at: ",
             "Last Ping Body:\nbackup finished: 1.2 GB",
             &format!(

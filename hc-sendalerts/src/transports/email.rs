@@ -22,7 +22,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, Message};
 use uuid::Uuid;
 
-use super::text::{cloaked_url, format_duration};
+use super::text::{cloaked_url, format_duration, kind_display, naturaltime, reason_long};
 use super::{Settings, TransportError, Transports};
 use crate::alert::{Alert, Ping, PingBody};
 use crate::digest;
@@ -430,11 +430,7 @@ impl Content {
     fn new(settings: &Settings, alert: &Alert, now: DateTime<Utc>) -> Content {
         let zone = Zone::from_name(&alert.project.owner_tz).unwrap_or_else(|_| Zone::utc());
         let check = &alert.check;
-        let reason = match alert.flip.reason.as_str() {
-            "timeout" => Some("success signal did not arrive on time, grace time passed"),
-            "fail" => Some("received a failure signal"),
-            _ => None,
-        };
+        let reason = reason_long(&alert.flip.reason);
         let downtime = match (alert.flip.new_status.as_str(), alert.down_since) {
             ("up", Some(since)) => Some(format_duration(alert.flip.created - since)),
             _ => None,
@@ -465,7 +461,7 @@ impl Content {
         match &alert.last_ping {
             Some(ping) => {
                 details.push(("Last ping", last_ping_line(&zone, ping, now)));
-                details.push(("Last ping type", ping_kind(ping)));
+                details.push(("Last ping type", kind_display(ping)));
             }
             None => details.push(("Last ping", "never".to_owned())),
         }
@@ -624,35 +620,17 @@ fn local(zone: &Zone, t: DateTime<Utc>) -> DateTime<FixedOffset> {
     t.with_timezone(&offset)
 }
 
-/// `<RFC 2822 time> (<how long ago>), from <address>`.
+/// `<RFC 2822 time> (<naturaltime>), from <address>`.
 fn last_ping_line(zone: &Zone, ping: &Ping, now: DateTime<Utc>) -> String {
-    let ago = format_duration(now - ping.created);
-    let ago = if ago.is_empty() {
-        "just now".to_owned()
-    } else {
-        format!("{ago} ago")
-    };
-    let mut line = format!("{} ({ago})", local(zone, ping.created).to_rfc2822());
+    let mut line = format!(
+        "{} ({})",
+        local(zone, ping.created).to_rfc2822(),
+        naturaltime(ping.created, now)
+    );
     if let Some(address) = ping.remote_addr.as_deref().filter(|a| !a.is_empty()) {
         line.push_str(&format!(", from {address}"));
     }
     line
-}
-
-/// The ping kind as Healthchecks' event list names it, with the exit status when known.
-fn ping_kind(ping: &Ping) -> String {
-    let kind = match ping.kind.as_deref() {
-        None | Some("") => "success",
-        Some("start") => "start",
-        Some("fail") => "failure",
-        Some("ign") => "ignored",
-        Some("log") => "log",
-        Some(other) => other,
-    };
-    match ping.exitstatus {
-        Some(status) => format!("{kind} (exit status {status})"),
-        None => kind.to_owned(),
-    }
 }
 
 /// The last [`BODY_TAIL_CHARS`] characters of the body (invalid UTF-8 replaced), with a note
@@ -911,8 +889,8 @@ mod tests {
             "Project: Backups\n",
             "Period: 1 day\n",
             "Total pings: 42 (since Dec 1, 2025)\n",
-            "Last ping: Wed, 14 Jan 2026 08:00:00 +0000 (1 day 2 hours 5 minutes ago), from 192.0.2.7\n",
-            "Last ping type: success\n",
+            "Last ping: Wed, 14 Jan 2026 08:00:00 +0000 (1\u{a0}day, 2\u{a0}hours ago), from 192.0.2.7\n",
+            "Last ping type: Success\n",
             "Status changed to down at: Thu, 15 Jan 2026 10:00:00 +0000\n",
             "Unsubscribe: https://hc.example.org/integrations/",
             "Regards,\nMychecks\n",
@@ -994,7 +972,7 @@ mod tests {
         let ping = alert.last_ping.as_mut().expect("ping");
         ping.kind = Some("fail".into());
         ping.exitstatus = Some(3);
-        assert!(text_of(&alert).contains("Last ping type: failure (exit status 3)\n"));
+        assert!(text_of(&alert).contains("Last ping type: Exit status 3\n"));
     }
 
     #[test]
