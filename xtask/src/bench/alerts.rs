@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use hc_tests::postgres::{Cluster, ClusterOptions};
+use hc_tests::postgres::{Cluster, ClusterOptions, Shutdown};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -98,6 +98,20 @@ async fn bench(binary: PathBuf, area: PathBuf, sizes: Sizes) -> anyhow::Result<(
     cluster.create_database(DB).await?;
     let db = cluster.connect(DB).await?;
     hc_core::schema::apply(&db).await?;
+    let statements = std::env::var_os("HC_BENCH_STATEMENTS").is_some();
+    let db = if statements {
+        // Which SQL dominates: pg_stat_statements needs a restart to load.
+        db.batch_execute("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'")
+            .await?;
+        drop(db);
+        cluster.stop_keeping_data(Shutdown::Fast)?;
+        cluster.start_again().await?;
+        let db = cluster.connect(DB).await?;
+        db.batch_execute("CREATE EXTENSION pg_stat_statements").await?;
+        db
+    } else {
+        db
+    };
     let fsync: String = db.query_one("SHOW fsync", &[]).await?.try_get(0)?;
     if fsync != "on" {
         bail!("PostgreSQL must run with fsync on");
@@ -173,6 +187,9 @@ async fn bench(binary: PathBuf, area: PathBuf, sizes: Sizes) -> anyhow::Result<(
         .await?
         .try_get(0)?;
     sender.stop().await?;
+    if statements {
+        print_statements(&db).await?;
+    }
     print_report(sizes, &deadline_row, idle_cpu, rate, burst_last, failed);
     Ok(())
 }
@@ -521,6 +538,25 @@ fn clock_ticks() -> anyhow::Result<f64> {
         .trim()
         .parse()
         .context("getconf CLK_TCK printed no number")
+}
+
+/// The statements that took the most time, from `pg_stat_statements`, on stderr.
+async fn print_statements(db: &Client) -> anyhow::Result<()> {
+    let rows = db
+        .query(
+            "SELECT calls, total_exec_time, mean_exec_time, \
+                 left(regexp_replace(query, '\\s+', ' ', 'g'), 110) \
+             FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 12",
+            &[],
+        )
+        .await?;
+    eprintln!("bench alerts: statements by total time (calls, total ms, mean ms, query):");
+    for row in &rows {
+        let (calls, total, mean, query): (i64, f64, f64, String) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+        eprintln!("{calls:>8} {total:>10.0} {mean:>8.3}  {query}");
+    }
+    Ok(())
 }
 
 struct DeadlineRow {
