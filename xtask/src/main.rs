@@ -51,7 +51,8 @@ commands:
                      instant D, p50/p99/max of webhook arrival - D; (b) the sender's idle CPU over
                      20 s; (c) 20,000 checks down at once, notifications/s from the first webhook
                      to the last. Prints a markdown table with the targets; about a minute.
-                     SCALE divides the counts (10 for a quick run; default 1)
+                     SCALE divides the counts (10 for a quick run; default 1); with
+                     HC_BENCH_STATEMENTS=1 it also prints the statements that took the most time
   fuzz TARGET [SECS] run a cargo-fuzz target (cron, oncalendar, ping_route) for SECS seconds (default 60)
 
 environment:

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
 use hc_tests::postgres::{Cluster, ClusterOptions, Shutdown};
+use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -56,7 +56,7 @@ pub fn alerts(target: &Path, scale: Option<&str>) -> anyhow::Result<()> {
         Some(text) => text
             .parse()
             .ok()
-            .filter(|&s| s >= 1 && s <= DUE)
+            .filter(|s| (1..=DUE).contains(s))
             .with_context(|| format!("SCALE must be a whole number from 1 to {DUE}"))?,
         None => 1,
     };
@@ -107,7 +107,8 @@ async fn bench(binary: PathBuf, area: PathBuf, sizes: Sizes) -> anyhow::Result<(
         cluster.stop_keeping_data(Shutdown::Fast)?;
         cluster.start_again().await?;
         let db = cluster.connect(DB).await?;
-        db.batch_execute("CREATE EXTENSION pg_stat_statements").await?;
+        db.batch_execute("CREATE EXTENSION pg_stat_statements")
+            .await?;
         db
     } else {
         db
@@ -157,10 +158,7 @@ async fn bench(binary: PathBuf, area: PathBuf, sizes: Sizes) -> anyhow::Result<(
         max: quantile(&delays, 1.0),
     };
 
-    eprintln!(
-        "bench alerts: (b) idle CPU over {} s",
-        sizes.idle.as_secs()
-    );
+    eprintln!("bench alerts: (b) idle CPU over {} s", sizes.idle.as_secs());
     tokio::time::sleep(Duration::from_secs(3)).await;
     let idle_cpu = sender.cpu_share(sizes.idle).await?;
 
@@ -369,7 +367,10 @@ impl Sink {
         let started = Instant::now();
         while lock(&self.arrivals).len() < n {
             if let Some(status) = sender.child.try_wait()? {
-                bail!("hc-sendalerts exited with {status}; see {}", sender.log.display());
+                bail!(
+                    "hc-sendalerts exited with {status}; see {}",
+                    sender.log.display()
+                );
             }
             if started.elapsed() > PATIENCE {
                 bail!(
@@ -520,7 +521,10 @@ impl Sender {
 fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // The command name (field 2) may hold spaces; the fields after it are plain.
-    let rest = stat.rsplit_once(')').context("malformed /proc/<pid>/stat")?.1;
+    let rest = stat
+        .rsplit_once(')')
+        .context("malformed /proc/<pid>/stat")?
+        .1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // `rest` starts at field 3, so fields 14 and 15 are at 11 and 12.
     let utime: u64 = fields.get(11).context("no utime")?.parse()?;
@@ -552,8 +556,12 @@ async fn print_statements(db: &Client) -> anyhow::Result<()> {
         .await?;
     eprintln!("bench alerts: statements by total time (calls, total ms, mean ms, query):");
     for row in &rows {
-        let (calls, total, mean, query): (i64, f64, f64, String) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?);
+        let (calls, total, mean, query): (i64, f64, f64, String) = (
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+            row.try_get(3)?,
+        );
         eprintln!("{calls:>8} {total:>10.0} {mean:>8.3}  {query}");
     }
     Ok(())
