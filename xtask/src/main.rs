@@ -50,9 +50,11 @@ commands:
                      webhook channel each, pointing at a local sink: (a) 1,000 checks due at one
                      instant D, p50/p99/max of webhook arrival - D; (b) the sender's idle CPU over
                      20 s; (c) 20,000 checks down at once, notifications/s from the first webhook
-                     to the last. Prints a markdown table with the targets; about a minute.
+                     to the last. Prints a markdown table with the targets; a few minutes.
                      SCALE divides the counts (10 for a quick run; default 1); with
-                     HC_BENCH_STATEMENTS=1 it also prints the statements that took the most time
+                     HC_BENCH_STATEMENTS=1 it also prints the statements that took the most time;
+                     SENDALERTS_* (but the metrics address) and DB_POOL_SIZE set in the
+                     environment are passed to hc-sendalerts
   fuzz TARGET [SECS] run a cargo-fuzz target (cron, oncalendar, ping_route) for SECS seconds (default 60)
 
 environment:

@@ -139,6 +139,11 @@ async fn bench(binary: PathBuf, area: PathBuf, sizes: Sizes) -> anyhow::Result<(
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );
+    // SENDALERTS_* and DB_POOL_SIZE from the developer's environment apply, for tuning.
+    vars.extend(std::env::vars().filter(|(name, _)| {
+        name.starts_with("SENDALERTS_") && name != "SENDALERTS_METRICS_LISTEN"
+            || name == "DB_POOL_SIZE"
+    }));
     let mut sender = Sender::start(&binary, &vars, &area).await?;
     // Let the start-up passes (recovery, the first idle wait) go by.
     tokio::time::sleep(Duration::from_secs(1)).await;
