@@ -25,7 +25,8 @@ pub struct Alert {
     /// ("The downtime lasted …" is `flip.created - down_since`).
     pub down_since: Option<DateTime<Utc>>,
     /// Names (or codes, for unnamed checks) of the project's other checks that are down,
-    /// naturally sorted; `None` when the project has no other checks (§3.6 `down_checks`).
+    /// naturally sorted; `None` when the project has no other checks (§3.6 `down_checks`), and
+    /// always `None` for webhooks, which do not list them (not loaded, for speed).
     pub other_down: Option<Vec<String>>,
 }
 

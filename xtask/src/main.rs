@@ -44,6 +44,17 @@ commands:
                      p50/p99 latency and peak RSS as a markdown table; takes about a minute.
                      PHASES picks some of abcd (default all); HCHK_PING_* variables set in the
                      environment are passed to hchk-ping (the baseline keeps its two)
+  bench alerts [SCALE]
+                     hc-sendalerts (release build) against a durable PostgreSQL (fsync on) started
+                     in $CARGO_TARGET_DIR/bench-alerts, 100,000 checks in 500 projects with one
+                     webhook channel each, pointing at a local sink: (a) 1,000 checks due at one
+                     instant D, p50/p99/max of webhook arrival - D; (b) the sender's idle CPU over
+                     20 s; (c) 20,000 checks down at once, notifications/s from the first webhook
+                     to the last. Prints a markdown table with the targets; a few minutes.
+                     SCALE divides the counts (10 for a quick run; default 1); with
+                     HC_BENCH_STATEMENTS=1 it also prints the statements that took the most time;
+                     SENDALERTS_* (but the metrics address) and DB_POOL_SIZE set in the
+                     environment are passed to hc-sendalerts
   fuzz TARGET [SECS] run a cargo-fuzz target (cron, oncalendar, ping_route) for SECS seconds (default 60)
 
 environment:
@@ -61,6 +72,8 @@ fn main() -> anyhow::Result<()> {
         ["bench", "ping"] => bench::ping(&target_dir(), None, None),
         ["bench", "ping", secs] => bench::ping(&target_dir(), Some(secs), None),
         ["bench", "ping", secs, phases] => bench::ping(&target_dir(), Some(secs), Some(phases)),
+        ["bench", "alerts"] => bench::alerts(&target_dir(), None),
+        ["bench", "alerts", scale] => bench::alerts(&target_dir(), Some(scale)),
         ["fuzz", target] => fuzz(target, "60"),
         ["fuzz", target, secs] => fuzz(target, secs),
         ["help" | "--help" | "-h"] | [] => {
