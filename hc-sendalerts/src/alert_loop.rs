@@ -121,22 +121,10 @@ impl AlertLoop {
             let handled =
                 handle_going_down_batch(&mut client, Utc::now(), GOING_DOWN_BATCH).await?;
             work += handled.len();
+            // The flips of this batch go out before the next batch is looked at: in a burst,
+            // the first alerts leave after one batch rather than after all of them.
+            work += self.flips_to_deliveries(&mut client, shutdown).await?;
             if (handled.len() as i64) < GOING_DOWN_BATCH || shutdown.is_cancelled() {
-                break;
-            }
-        }
-        while self.deliveries.in_flight() < MAX_IN_FLIGHT && !shutdown.is_cancelled() {
-            let processed = process_flips(&mut client, &self.secret, FLIP_BATCH).await?;
-            work += processed.flips;
-            if processed.flips > 0 {
-                tracing::info!(
-                    flips = processed.flips,
-                    notifications = processed.notifications.len(),
-                    "flips processed"
-                );
-            }
-            self.deliveries.offer(&processed.notifications).await?;
-            if (processed.flips as i64) < FLIP_BATCH {
                 break;
             }
         }
@@ -151,6 +139,32 @@ impl AlertLoop {
                 );
             }
             work += recovered;
+        }
+        Ok(work)
+    }
+
+    /// Turns unprocessed flips into deliveries, a batch at a time, while fewer than
+    /// [`MAX_IN_FLIGHT`] deliveries run; returns how many flips it processed.
+    async fn flips_to_deliveries(
+        &self,
+        client: &mut tokio_postgres::Client,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<usize> {
+        let mut work = 0;
+        while self.deliveries.in_flight() < MAX_IN_FLIGHT && !shutdown.is_cancelled() {
+            let processed = process_flips(client, &self.secret, FLIP_BATCH).await?;
+            work += processed.flips;
+            if processed.flips > 0 {
+                tracing::info!(
+                    flips = processed.flips,
+                    notifications = processed.notifications.len(),
+                    "flips processed"
+                );
+            }
+            self.deliveries.offer(&processed.notifications).await?;
+            if (processed.flips as i64) < FLIP_BATCH {
+                break;
+            }
         }
         Ok(work)
     }

@@ -23,8 +23,9 @@ use tokio_postgres::{Client, NoTls};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::batch::Batcher;
 use crate::codes::{notification_code, ours_sql};
-use crate::loading::{Group, Loaded, load};
+use crate::loading::{Group, Loaded, load_many};
 use crate::metrics::Metrics;
 use crate::transports::{Failure, TransportError, Transports};
 
@@ -66,7 +67,10 @@ struct Inner {
     pg: tokio_postgres::Config,
     transports: Transports,
     settings: DeliverySettings,
-    locks: tokio::sync::Mutex<LockConnection>,
+    locks: Arc<tokio::sync::Mutex<LockConnection>>,
+    loader: Batcher<i32, Option<Loaded>>,
+    recorder: Batcher<Record, bool>,
+    unlocker: Batcher<(i32, u64), ()>,
     global: Arc<Semaphore>,
     channels: Mutex<HashMap<i32, Arc<Semaphore>>>,
     state: Mutex<State>,
@@ -113,14 +117,19 @@ impl Deliveries {
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> Deliveries {
+        let locks = Arc::new(tokio::sync::Mutex::new(LockConnection::default()));
+        let batch = settings.concurrency.max(1);
         Deliveries {
             inner: Arc::new(Inner {
+                loader: spawn_loader(pool.clone(), shutdown.clone(), batch),
+                recorder: spawn_recorder(pool.clone(), shutdown.clone(), batch),
+                unlocker: spawn_unlocker(locks.clone(), batch),
                 pool,
                 pg,
                 transports,
                 global: Arc::new(Semaphore::new(settings.concurrency.max(1))),
                 settings,
-                locks: tokio::sync::Mutex::new(LockConnection::default()),
+                locks,
                 channels: Mutex::new(HashMap::new()),
                 state: Mutex::new(State::default()),
                 tasks: TaskTracker::new(),
@@ -301,19 +310,10 @@ impl Inner {
             let _global = self.global.clone().acquire_owned().await;
             self.deliver(id).await
         };
+        // The result is committed (or nothing was written): the claim can go.
         let generation = self.state().in_flight.get(&id).copied();
-        {
-            let locks = self.locks.lock().await;
-            if let (Some(client), Some(generation)) = (&locks.client, generation) {
-                if locks.generation == generation && !client.is_closed() {
-                    if let Err(err) = client
-                        .execute("SELECT pg_advisory_unlock($1, $2)", &[&LOCK_CLASS, &id])
-                        .await
-                    {
-                        tracing::debug!(notification = id, %err, "cannot release the claim; the session will");
-                    }
-                }
-            }
+        if let Some(generation) = generation {
+            self.unlocker.call((id, generation)).await;
         }
         {
             let mut state = self.state();
@@ -327,12 +327,7 @@ impl Inner {
 
     /// Loads, sends and records notification `id`.
     async fn deliver(&self, id: i32) -> Ending {
-        let Some(loaded) = self
-            .with_db("load a notification", |client| async move {
-                load(&**client, id).await
-            })
-            .await
-        else {
+        let Some(Some(loaded)) = self.loader.call(id).await else {
             return Ending::Abandoned;
         };
         match loaded {
@@ -479,32 +474,18 @@ impl Inner {
                 err.failure == Failure::Permanent,
             ),
         };
-        let seconds = took.as_secs_f64();
-        let recorded = self
-            .with_db("record a delivery", |client| {
-                let error = error.clone();
-                async move {
-                    // One statement, so one round trip and one implicit transaction, instead of
-                    // BEGIN, two updates and COMMIT: the pool's connections spent most of a
-                    // burst idle in transaction, waiting for the next statement.
-                    client
-                        .execute(
-                            "WITH n AS ( \
-                                 UPDATE api_notification SET error = $4 \
-                                 WHERE id = $6 AND error = 'Sending' RETURNING 1) \
-                             UPDATE api_channel SET last_notify = $2, \
-                                 last_notify_duration = make_interval(secs => $3), \
-                                 last_error = $4, disabled = disabled OR $5 WHERE id = $1",
-                            &[&channel_id, &started, &seconds, &error, &disable, &id],
-                        )
-                        .await?;
-                    Ok(())
-                }
-            })
-            .await;
+        let record = Record {
+            id,
+            channel_id,
+            started,
+            seconds: took.as_secs_f64(),
+            error: error.clone(),
+            disable,
+        };
+        let recorded = self.recorder.call(record).await.unwrap_or(false);
         match recorded {
-            None => Ending::Abandoned,
-            Some(_) => {
+            false => Ending::Abandoned,
+            true => {
                 let outcome = match &result {
                     Ok(()) => "ok",
                     Err(_) if disable => "disabled",
@@ -541,6 +522,175 @@ impl Inner {
                         _ = tokio::time::sleep(backoff.next_delay()) => {}
                         _ = self.shutdown.cancelled() => return None,
                     }
+                }
+            }
+        }
+    }
+}
+
+/// A delivery's result, to be written with others by [`spawn_recorder`].
+#[derive(Debug, Clone)]
+struct Record {
+    /// The notification.
+    id: i32,
+    /// Its channel.
+    channel_id: i32,
+    /// When the delivery started.
+    started: chrono::DateTime<Utc>,
+    /// How long it took, in seconds.
+    seconds: f64,
+    /// The error (empty: delivered).
+    error: String,
+    /// Whether the error disables the channel.
+    disable: bool,
+}
+
+/// Loads notifications for deliveries, many per query; `None` for each if shutdown was requested
+/// while the database was unreachable.
+fn spawn_loader(
+    pool: Pool,
+    shutdown: CancellationToken,
+    max: usize,
+) -> Batcher<i32, Option<Loaded>> {
+    Batcher::spawn(max, move |ids: Vec<i32>| {
+        let (pool, shutdown) = (pool.clone(), shutdown.clone());
+        async move {
+            let loaded = retry_db(&shutdown, "load notifications", || async {
+                let client = pool.get().await?;
+                load_many(&**client, &ids).await
+            })
+            .await;
+            match loaded {
+                Some(mut loaded) => ids
+                    .iter()
+                    .map(|id| Some(loaded.remove(id).unwrap_or(Loaded::Gone)))
+                    .collect(),
+                None => ids.iter().map(|_| None).collect(),
+            }
+        }
+    })
+}
+
+/// Writes delivery results, many per transaction: each notification's error, and each channel's
+/// `last_notify`, `last_notify_duration`, `last_error` (from its latest delivery) and `disabled`.
+/// Answers `false` for each if shutdown was requested while the database was unreachable.
+fn spawn_recorder(pool: Pool, shutdown: CancellationToken, max: usize) -> Batcher<Record, bool> {
+    Batcher::spawn(max, move |records: Vec<Record>| {
+        let (pool, shutdown) = (pool.clone(), shutdown.clone());
+        async move {
+            let written = retry_db(&shutdown, "record deliveries", || async {
+                let mut client = pool.get().await?;
+                write_records(&mut client, &records).await
+            })
+            .await;
+            vec![written.is_some(); records.len()]
+        }
+    })
+}
+
+async fn write_records(client: &mut Client, records: &[Record]) -> anyhow::Result<()> {
+    let ids: Vec<i32> = records.iter().map(|r| r.id).collect();
+    let errors: Vec<&str> = records.iter().map(|r| r.error.as_str()).collect();
+    // One row per channel: its latest delivery, disabled if any delivery said so.
+    let mut latest: HashMap<i32, (&Record, bool)> = HashMap::new();
+    for record in records {
+        let entry = latest
+            .entry(record.channel_id)
+            .or_insert((record, record.disable));
+        entry.1 |= record.disable;
+        if record.started >= entry.0.started {
+            entry.0 = record;
+        }
+    }
+    let mut channels: Vec<(&Record, bool)> = latest.into_values().collect();
+    channels.sort_by_key(|(record, _)| record.channel_id);
+    let channel_ids: Vec<i32> = channels.iter().map(|(r, _)| r.channel_id).collect();
+    let started: Vec<chrono::DateTime<Utc>> = channels.iter().map(|(r, _)| r.started).collect();
+    let seconds: Vec<f64> = channels.iter().map(|(r, _)| r.seconds).collect();
+    let channel_errors: Vec<&str> = channels.iter().map(|(r, _)| r.error.as_str()).collect();
+    let disable: Vec<bool> = channels.iter().map(|(_, d)| *d).collect();
+    let tx = client.transaction().await?;
+    // Sent together (pipelined); the channels are locked in id order first, so two senders
+    // recording overlapping channels cannot deadlock.
+    type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+    let lock_params: [Param; 1] = [&channel_ids];
+    let notification_params: [Param; 2] = [&ids, &errors];
+    let channel_params: [Param; 5] = [&channel_ids, &started, &seconds, &channel_errors, &disable];
+    futures_util::try_join!(
+        tx.query(
+            "SELECT 1 FROM api_channel WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+            &lock_params,
+        ),
+        tx.execute(
+            "UPDATE api_notification n SET error = r.error \
+             FROM unnest($1::int4[], $2::text[]) AS r(id, error) \
+             WHERE n.id = r.id AND n.error = 'Sending'",
+            &notification_params,
+        ),
+        tx.execute(
+            "UPDATE api_channel c SET last_notify = r.started, \
+                 last_notify_duration = make_interval(secs => r.secs), \
+                 last_error = r.error, disabled = c.disabled OR r.disable \
+             FROM unnest($1::int4[], $2::timestamptz[], $3::float8[], $4::text[], $5::bool[]) \
+                 AS r(id, started, secs, error, disable) \
+             WHERE c.id = r.id",
+            &channel_params,
+        ),
+    )?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Releases claims, many per statement; a claim taken on an earlier connection (`generation`)
+/// died with it and is skipped.
+fn spawn_unlocker(
+    locks: Arc<tokio::sync::Mutex<LockConnection>>,
+    max: usize,
+) -> Batcher<(i32, u64), ()> {
+    Batcher::spawn(max, move |claims: Vec<(i32, u64)>| {
+        let locks = locks.clone();
+        async move {
+            let locks = locks.lock().await;
+            if let Some(client) = locks.client.as_ref().filter(|c| !c.is_closed()) {
+                let ids: Vec<i32> = claims
+                    .iter()
+                    .filter(|(_, generation)| *generation == locks.generation)
+                    .map(|(id, _)| *id)
+                    .collect();
+                if !ids.is_empty() {
+                    if let Err(err) = client
+                        .execute(
+                            "SELECT pg_advisory_unlock($1, id) FROM unnest($2::int4[]) AS t(id)",
+                            &[&LOCK_CLASS, &ids],
+                        )
+                        .await
+                    {
+                        tracing::debug!(%err, "cannot release claims; the session will");
+                    }
+                }
+            }
+            vec![(); claims.len()]
+        }
+    })
+}
+
+/// Runs `work` until it succeeds, retrying database failures with backoff; `None` if shutdown
+/// was requested meanwhile.
+async fn retry_db<T, F, Fut>(shutdown: &CancellationToken, what: &str, work: F) -> Option<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>>,
+{
+    let mut backoff =
+        hc_core::db::Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    loop {
+        match work().await {
+            Ok(value) => return Some(value),
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "cannot {what}; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    _ = shutdown.cancelled() => return None,
                 }
             }
         }

@@ -99,12 +99,7 @@ pub async fn handle_going_down_batch(
         }
         checks.push((check, decision));
     }
-    let applied = futures_util::future::try_join_all(
-        checks
-            .iter()
-            .map(|(check, decision)| apply_decision(&tx, check, decision)),
-    )
-    .await?;
+    let applied = apply_decisions(&tx, &checks).await?;
     tx.commit().await?;
     Ok(checks
         .into_iter()
@@ -136,34 +131,65 @@ pub async fn apply_decision(
     check: &DueCheck,
     decision: &Decision,
 ) -> anyhow::Result<bool> {
-    const UNCHANGED: &str = "id = $1 AND status = $2 AND n_pings = $3 AND alert_after = $4";
-    let key: [&(dyn tokio_postgres::types::ToSql + Sync); 4] =
-        [&check.id, &check.status, &check.n_pings, &check.alert_after];
-    let reschedule = |after: Option<DateTime<Utc>>| async move {
-        let sql = format!("UPDATE api_check SET alert_after = $5 WHERE {UNCHANGED}");
-        tx.execute(&sql, &[key[0], key[1], key[2], key[3], &after])
-            .await
-    };
-    let updated = match decision {
-        Decision::Reschedule(after) => reschedule(*after).await?,
-        Decision::Postpone(at, _) => reschedule(Some(*at)).await?,
-        Decision::FlipDown(created) => {
-            let sql = format!(
-                "UPDATE api_check SET status = 'down', alert_after = NULL WHERE {UNCHANGED}"
-            );
-            let updated = tx.execute(&sql, &key).await?;
-            if updated == 1 {
-                tx.execute(
-                    "INSERT INTO api_flip (created, processed, old_status, new_status, owner_id, reason) \
-                     VALUES ($1, NULL, $2, 'down', $3, 'timeout')",
-                    &[created, &check.status, &check.id],
-                )
-                .await?;
-            }
-            updated
-        }
-    };
-    Ok(updated == 1)
+    let applied = apply_decisions(tx, &[(check.clone(), decision.clone())]).await?;
+    Ok(applied.first().copied().unwrap_or(false))
+}
+
+/// Writes each check's decision if its row still is as read, in one statement: the updates and
+/// the down flips' inserts are set-based, one statement per batch instead of two per check.
+/// Returns, for each check in order, whether it was written.
+pub async fn apply_decisions(
+    tx: &tokio_postgres::Transaction<'_>,
+    checks: &[(DueCheck, Decision)],
+) -> anyhow::Result<Vec<bool>> {
+    let mut ids = Vec::with_capacity(checks.len());
+    let mut statuses = Vec::with_capacity(checks.len());
+    let mut n_pings = Vec::with_capacity(checks.len());
+    let mut alert_afters = Vec::with_capacity(checks.len());
+    let mut new_afters: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(checks.len());
+    let mut flips_at: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(checks.len());
+    for (check, decision) in checks {
+        ids.push(check.id);
+        statuses.push(check.status.as_str());
+        n_pings.push(check.n_pings);
+        alert_afters.push(check.alert_after);
+        let (after, flip) = match decision {
+            Decision::Reschedule(after) => (*after, None),
+            Decision::Postpone(at, _) => (Some(*at), None),
+            Decision::FlipDown(created) => (None, Some(*created)),
+        };
+        new_afters.push(after);
+        flips_at.push(flip);
+    }
+    // The down-flip contract: only a row with unchanged `status`, `n_pings` and `alert_after` is
+    // written, and a down flip's row is inserted by the same statement.
+    let rows = tx
+        .query(
+            "WITH d AS ( \
+                 SELECT * FROM unnest($1::int4[], $2::text[], $3::int4[], $4::timestamptz[], \
+                     $5::timestamptz[], $6::timestamptz[]) \
+                     AS d(id, status, n_pings, alert_after, new_after, flip_at)), \
+             u AS ( \
+                 UPDATE api_check c \
+                 SET status = CASE WHEN d.flip_at IS NULL THEN c.status ELSE 'down' END, \
+                     alert_after = d.new_after \
+                 FROM d \
+                 WHERE c.id = d.id AND c.status = d.status AND c.n_pings = d.n_pings \
+                   AND c.alert_after = d.alert_after \
+                 RETURNING c.id, d.status AS old_status, d.flip_at), \
+             f AS ( \
+                 INSERT INTO api_flip (created, processed, old_status, new_status, owner_id, reason) \
+                 SELECT flip_at, NULL, old_status, 'down', id, 'timeout' FROM u \
+                 WHERE flip_at IS NOT NULL ORDER BY flip_at, id) \
+             SELECT id FROM u",
+            &[&ids, &statuses, &n_pings, &alert_afters, &new_afters, &flips_at],
+        )
+        .await?;
+    let written = rows
+        .iter()
+        .map(|row| row.try_get(0))
+        .collect::<Result<std::collections::HashSet<i32>, _>>()?;
+    Ok(ids.iter().map(|id| written.contains(id)).collect())
 }
 
 /// Reads a row selected with [`DUE_COLUMNS`].

@@ -7,6 +7,7 @@
 
 pub mod alert;
 pub mod alert_loop;
+pub mod batch;
 pub mod codes;
 pub mod deliveries;
 pub mod digest;

@@ -2,6 +2,8 @@
 //! notification, its flip (found through the code, see [`crate::codes`]), the check, project,
 //! owner, channel, the last ping at the flip's time, the previous flip and the other down checks.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
@@ -53,7 +55,8 @@ const ALERT_SQL: &str = "SELECT n.code, n.channel_id, \
     CASE WHEN ch.kind <> 'webhook' THEN \
       EXISTS (SELECT 1 FROM api_check o WHERE o.project_id = c.project_id AND o.id <> c.id) END, \
     (SELECT array_agg(k.code) FROM api_channel_checks kc JOIN api_channel k ON k.id = kc.channel_id \
-       WHERE kc.check_id = c.id) \
+       WHERE kc.check_id = c.id), \
+    n.id \
     FROM api_notification n \
     JOIN api_check c ON c.id = n.owner_id \
     JOIN accounts_project p ON p.id = c.project_id \
@@ -66,14 +69,41 @@ const ALERT_SQL: &str = "SELECT n.code, n.channel_id, \
         ORDER BY x.created DESC, x.id DESC LIMIT 1) lp ON true \
     LEFT JOIN LATERAL (SELECT * FROM api_flip y WHERE y.owner_id = c.id AND y.created < f.created \
         ORDER BY y.created DESC, y.id DESC LIMIT 1) pf ON true \
-    WHERE n.id = $1 AND n.error = 'Sending'";
+    WHERE n.id = ANY($1) AND n.error = 'Sending'";
 
 /// Loads pending notification `id`.
 pub async fn load(client: &impl GenericClient, id: i32) -> anyhow::Result<Loaded> {
+    Ok(load_many(client, &[id])
+        .await?
+        .remove(&id)
+        .unwrap_or(Loaded::Gone))
+}
+
+/// Loads the pending notifications `ids` in one query; an id missing from the answer is
+/// [`Loaded::Gone`].
+pub async fn load_many(
+    client: &impl GenericClient,
+    ids: &[i32],
+) -> anyhow::Result<HashMap<i32, Loaded>> {
     // The flip id is the code's first four bytes (see `codes`); the join reads it there.
-    let Some(row) = client.query_opt(ALERT_SQL, &[&id]).await? else {
-        return Ok(Loaded::Gone);
-    };
+    let rows = client.query(ALERT_SQL, &[&ids]).await?;
+    let mut loaded: HashMap<i32, Loaded> = ids.iter().map(|id| (*id, Loaded::Gone)).collect();
+    for row in &rows {
+        let id: i32 = row.try_get(59)?;
+        let channel_id: i32 = row.try_get(1)?;
+        let one = read_alert(row).unwrap_or_else(|err| {
+            Loaded::Broken(
+                channel_id,
+                format!("cannot read the notification's rows: {err:#}"),
+            )
+        });
+        loaded.insert(id, one);
+    }
+    Ok(loaded)
+}
+
+/// Reads one row of [`ALERT_SQL`].
+fn read_alert(row: &tokio_postgres::Row) -> anyhow::Result<Loaded> {
     let code: Uuid = row.try_get(0)?;
     let Some((flip_id, _)) = crate::codes::decode(code) else {
         return Ok(Loaded::Gone);
