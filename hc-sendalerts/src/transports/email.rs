@@ -1068,7 +1068,13 @@ mod tests {
         let mut alert = alert();
         alert.check.name = "<b>&\"x\"".into();
         alert.last_ping.as_mut().expect("ping").body = PingBody::Inline(b"<script>".to_vec());
-        let html = Content::new(&settings_with(&[]), &alert, at("2026-01-15T10:05:00Z")).html();
+        let html = Content::new(
+            &settings_with(&[]),
+            &alert,
+            "UTC",
+            at("2026-01-15T10:05:00Z"),
+        )
+        .html();
         assert!(html.contains("&lt;b&gt;&amp;&quot;x&quot;"), "{html}");
         assert!(html.contains("<pre>&lt;script&gt;</pre>"), "{html}");
         assert!(!html.contains("<script>"));
