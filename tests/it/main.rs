@@ -29,6 +29,8 @@ mod sendalerts_going_down;
 mod sendalerts_durability;
 // hc-sendalerts' loop end to end: one notification per channel, order, retries, groups, bad rows.
 mod sendalerts_loop;
+// hc-sendalerts' loop with real transports: email down and up through OpenSMTPD, Slack errors.
+mod sendalerts_kinds;
 // Cron engine versus cronsim and a brute-force Debian cron replay; the `schedule` command.
 mod schedule_cron;
 // OnCalendar engine versus `systemd-analyze calendar`, expression by expression.

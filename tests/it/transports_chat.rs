@@ -177,10 +177,8 @@ async fn ntfy_publishes_markdown_json_with_the_channel_token() {
     let p = json_body(&r.body);
     assert_eq!(p["topic"], "foo");
     assert_eq!(p["priority"], 5);
-    assert_eq!(
-        p["title"],
-        "Foo is DOWN (success signal did not arrive on time, grace time passed)"
-    );
+    // Healthchecks' title is the status only; the reason is in the message.
+    assert_eq!(p["title"], "Foo is DOWN");
     assert_eq!(p["markdown"], true);
     assert_eq!(p["tags"], json!(["red_circle"]));
     assert_eq!(p["actions"][0]["action"], "view");
@@ -189,6 +187,10 @@ async fn ntfy_publishes_markdown_json_with_the_channel_token() {
         format!("https://hc.example.org/cloaked/{}/", a.check.unique_key())
     );
     let message = p["message"].as_str().unwrap();
+    assert!(
+        message.contains("Reason: success signal did not arrive on time, grace time passed."),
+        "{message}"
+    );
     assert!(message.contains("**Project:** Alices Project"), "{message}");
     assert!(
         message.contains("**Last Ping:** Success, 10 minutes ago"),
@@ -319,8 +321,23 @@ async fn googlechat_posts_a_cards_v2_message() {
     let widgets = &p["cardsV2"][0]["card"]["sections"][0]["widgets"];
     assert_eq!(
         widgets[0]["textParagraph"]["text"],
-        "🟢 <b>Foo</b> is <b>UP</b>. "
+        "🟢 <b>Foo</b> is <b>UP</b>. The downtime lasted 1 hour, 30 minutes."
     );
+    // The labelled facts, as Healthchecks' card has them.
+    let facts: HashMap<String, String> = widgets
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.get("decoratedText"))
+        .map(|d| {
+            (
+                d["topLabel"].as_str().unwrap().to_owned(),
+                d["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(facts["Total Pings"], "112233");
+    assert_eq!(facts["Last Ping"], "Success, 10 minutes ago");
 }
 
 #[tokio::test]
@@ -356,12 +373,17 @@ async fn pushover_sends_a_form_with_emergency_settings() {
     let f = form_body(&r.body);
     assert_eq!(f["token"], "po-token");
     assert_eq!(f["user"], "123");
-    assert_eq!(f["title"], "🔴 Foo");
+    assert_eq!(f["title"], "🔴 Foo is DOWN");
     assert_eq!(f["priority"], "2");
     assert_eq!(f["retry"], "300");
     assert_eq!(f["expire"], "86400");
     assert_eq!(f["tags"], a.check.unique_key());
     assert!(f["message"].contains("112233"));
+    assert!(
+        f["message"].contains("Reason: success signal did not arrive on time, grace time passed."),
+        "{}",
+        f["message"]
+    );
 }
 
 #[tokio::test]
@@ -381,7 +403,12 @@ async fn pushover_up_after_an_emergency_cancels_it_first() {
     assert_eq!(form_body(&requests[0].body)["token"], "po-token");
     assert_eq!(requests[1].path, "/1/messages.json");
     let f = form_body(&requests[1].body);
-    assert_eq!(f["title"], "🟢 Foo");
+    assert_eq!(f["title"], "🟢 Foo is UP");
+    assert!(
+        f["message"].contains("The downtime lasted 1 hour, 30 minutes."),
+        "{}",
+        f["message"]
+    );
     assert_eq!(f["priority"], "0");
 }
 
@@ -594,5 +621,29 @@ async fn matrix_puts_the_message_with_the_notification_as_transaction_id() {
             .as_str()
             .unwrap()
             .contains("<b>DOWN</b>")
+    );
+}
+
+#[tokio::test]
+async fn matrix_up_tells_the_downtime_in_both_bodies() {
+    let db = TestDb::new().await;
+    let recorder = Recorder::start().await;
+    let transports = transports(&db, &recorder, &[]).await;
+
+    transports
+        .notify(&up(alert("matrix", "!abc:example.org")))
+        .await
+        .unwrap();
+
+    let r = &recorder.wait_for(1).await.unwrap()[0];
+    let p = json_body(&r.body);
+    assert_eq!(
+        p["body"],
+        "Foo is now UP. The downtime lasted 1 hour, 30 minutes."
+    );
+    let html = p["formatted_body"].as_str().unwrap();
+    assert!(
+        html.contains("is <b>UP</b>. The downtime lasted 1 hour, 30 minutes."),
+        "{html}"
     );
 }

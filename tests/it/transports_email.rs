@@ -7,6 +7,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use hc_sendalerts::alert::{Alert, Channel, Check, Flip, Ping, PingBody, Project};
 use hc_sendalerts::digest;
 use hc_sendalerts::transports::{Failure, Settings, Transports};
+use hc_tests::factories::{insert_profile, insert_user};
 use hc_tests::postgres::{TestDb, free_port};
 use hc_tests::smtp::{Message, SmtpSink};
 use mail_parser::{MessageParser, MimeHeaders};
@@ -95,7 +96,7 @@ fn down_alert() -> Alert {
 }
 
 /// The text and HTML parts of a delivered multipart/alternative message.
-fn parts(message: &Message) -> (String, String) {
+pub(crate) fn parts(message: &Message) -> (String, String) {
     let parsed = MessageParser::default().parse(&message.raw).unwrap();
     let content_type = parsed.content_type().unwrap();
     assert_eq!(
@@ -124,7 +125,7 @@ async fn send(alert: &Alert, extra_vars: &[(&str, &str)]) -> Message {
 }
 
 #[track_caller]
-fn assert_in_order(text: &str, expected: &[&str]) {
+pub(crate) fn assert_in_order(text: &str, expected: &[&str]) {
     let mut from = 0;
     for part in expected {
         match text[from..].find(part) {
@@ -134,11 +135,11 @@ fn assert_in_order(text: &str, expected: &[&str]) {
     }
 }
 
-/// The signed value of a `List-Unsubscribe` header, checked to be for `channel` and signed with
-/// [`SECRET_KEY`]; returns the token and the signing time.
+/// The signed value of a `List-Unsubscribe` header, checked to be a link under `site_root` for
+/// `channel` signed with [`SECRET_KEY`]; returns the token and the signing time.
 #[track_caller]
-fn verify_unsubscribe(header: &str, channel: Uuid) -> (String, u64) {
-    let prefix = format!("<{SITE_ROOT}/integrations/{channel}/unsub/");
+pub(crate) fn verify_unsubscribe(header: &str, site_root: &str, channel: Uuid) -> (String, u64) {
+    let prefix = format!("<{site_root}/integrations/{channel}/unsub/");
     let signed = header
         .strip_prefix(&prefix)
         .and_then(|rest| rest.strip_suffix("/>"))
@@ -236,6 +237,7 @@ async fn down_alert_headers() {
     );
     let (_, timestamp) = verify_unsubscribe(
         message.header("List-Unsubscribe").unwrap(),
+        SITE_ROOT,
         alert.channel.code,
     );
     let now = u64::try_from(Utc::now().timestamp()).unwrap();
@@ -324,12 +326,71 @@ async fn up_alert_tells_the_downtime() {
         &text,
         &[
             "The check \"Daily Backup\" has gone up.",
-            "The downtime lasted 3 hours 20 minutes.",
+            "The downtime lasted 3 hours, 20 minutes.",
             "Status changed to up at: ",
         ],
     );
     assert!(!text.contains("Reason:"));
-    assert!(html.contains("The downtime lasted 3 hours 20 minutes."));
+    assert!(html.contains("The downtime lasted 3 hours, 20 minutes."));
+}
+
+#[tokio::test]
+async fn datetimes_use_the_recipients_time_zone_when_they_have_an_account() {
+    let sink = SmtpSink::start().await.unwrap();
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    // alice@example.net has an account preferring Tokyo (UTC+9, no DST); the owner's zone is
+    // Europe/Riga (UTC+2 or +3), and bob@example.net has no account.
+    let alice = insert_user(&client).await.unwrap();
+    insert_profile(&client, alice.id, 100).await.unwrap();
+    client
+        .execute(
+            "UPDATE auth_user SET email = 'alice@example.net' WHERE id = $1",
+            &[&alice.id],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "UPDATE accounts_profile SET tz = 'Asia/Tokyo' WHERE user_id = $1",
+            &[&alice.id],
+        )
+        .await
+        .unwrap();
+    let transports = transports(&db, sink.vars()).await;
+    let alert = down_alert();
+    transports.notify(&alert).await.unwrap();
+    let mut bobs = down_alert();
+    bobs.channel.value = "bob@example.net".into();
+    bobs.check.name = "For Bob".into();
+    transports.notify(&bobs).await.unwrap();
+
+    let messages = sink.wait_for_messages(2).await.unwrap();
+    let text_to = |to: &str| {
+        let message = messages
+            .iter()
+            .find(|m| m.header("To") == Some(to))
+            .unwrap_or_else(|| panic!("no message to {to}"));
+        parts(message).0
+    };
+    let tokyo = alert
+        .flip
+        .created
+        .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap());
+    let text = text_to("alice@example.net");
+    assert!(
+        text.contains(&format!(
+            "Status changed to down at: {}",
+            tokyo.to_rfc2822()
+        )),
+        "{text}"
+    );
+    let text = text_to("bob@example.net");
+    assert!(!text.contains("+0900"), "{text}");
+    assert!(
+        text.contains("+0200") || text.contains("+0300"),
+        "the owner's zone: {text}"
+    );
 }
 
 #[tokio::test]

@@ -2,8 +2,9 @@
 //! HTML part and `List-Unsubscribe` headers signed like the Django app's, so its unsubscribe view
 //! accepts them.
 //!
-//! The message is composed by pure functions ([`compose`]); [`notify`] only sends it and sorts
-//! SMTP failures into transient (4xx, connection) and final (5xx) ones. Email pings' original
+//! The message is composed by pure functions ([`compose`]); [`notify`] looks up the recipient's
+//! time zone (an account with that address, else the project owner's), sends the message and
+//! sorts SMTP failures into transient (4xx, connection) and final (5xx) ones. Email pings' original
 //! message is not attached (`last-ping.eml`): this service does not read email ping bodies yet.
 
 use std::time::Duration;
@@ -22,6 +23,7 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, Message};
 use uuid::Uuid;
 
+use super::chat;
 use super::text::{cloaked_url, format_duration, kind_display, naturaltime, reason_long};
 use super::{Settings, TransportError, Transports};
 use crate::alert::{Alert, Ping, PingBody};
@@ -252,13 +254,36 @@ pub async fn notify(transports: &Transports, alert: &Alert) -> Result<(), Transp
             "Email cannot be sent: EMAIL_HOST is not set",
         ));
     };
-    let composed = compose(&transports.settings, alert, Utc::now())?;
+    let recipient_tz = match recipient(&alert.channel.value) {
+        Some(address) => recipient_tz(&transports.pool, &address).await?,
+        None => None,
+    };
+    let tz = recipient_tz.as_deref().unwrap_or(&alert.project.owner_tz);
+    let composed = compose(&transports.settings, alert, tz, Utc::now())?;
     let email = composed.message.formatted();
     let delivery = server.deliver(&composed.mail_from, &composed.to, &email);
     match tokio::time::timeout(SMTP_TIMEOUT, delivery).await {
         Ok(result) => result.map_err(classify),
         Err(_) => Err(TransportError::transient("SMTP timed out")),
     }
+}
+
+/// The time zone of the account whose email address is `address`, if there is one: Healthchecks
+/// shows datetimes in the recipient's preferred zone, and in the project owner's otherwise.
+pub async fn recipient_tz(
+    pool: &deadpool_postgres::Pool,
+    address: &str,
+) -> Result<Option<String>, TransportError> {
+    // Django's `Profile.objects.get(user__email=…)`: an exact, case-sensitive match.
+    const SQL: &str = "SELECT p.tz FROM auth_user u JOIN accounts_profile p ON p.user_id = u.id \
+        WHERE u.email = $1 ORDER BY u.id LIMIT 1";
+    let client = pool.get().await.map_err(|err| {
+        TransportError::transient(format!("cannot look up the recipient's time zone: {err}"))
+    })?;
+    let row = client.query_opt(SQL, &[&address]).await.map_err(|err| {
+        TransportError::transient(format!("cannot look up the recipient's time zone: {err}"))
+    })?;
+    Ok(row.map(|row| row.get(0)))
 }
 
 /// Sorts an SMTP failure: a 5xx reply is final, anything else (4xx, refused or dropped
@@ -287,10 +312,12 @@ pub struct Composed {
     pub to: Address,
 }
 
-/// The message and its envelope for `alert`, composed at `now`.
+/// The message and its envelope for `alert`, composed at `now`, with datetimes in the time zone
+/// named `tz` (the recipient's, or the project owner's: see [`recipient_tz`]).
 pub fn compose(
     settings: &Settings,
     alert: &Alert,
+    tz: &str,
     now: DateTime<Utc>,
 ) -> Result<Composed, TransportError> {
     let email = &settings.email;
@@ -313,7 +340,7 @@ pub fn compose(
     };
     let envelope_to = to.email.clone();
 
-    let content = Content::new(settings, alert, now);
+    let content = Content::new(settings, alert, tz, now);
     let message = Message::builder()
         .from(from.clone())
         .to(to)
@@ -427,14 +454,12 @@ struct Content {
 }
 
 impl Content {
-    fn new(settings: &Settings, alert: &Alert, now: DateTime<Utc>) -> Content {
-        let zone = Zone::from_name(&alert.project.owner_tz).unwrap_or_else(|_| Zone::utc());
+    fn new(settings: &Settings, alert: &Alert, tz: &str, now: DateTime<Utc>) -> Content {
+        let zone = Zone::from_name(tz).unwrap_or_else(|_| Zone::utc());
         let check = &alert.check;
         let reason = reason_long(&alert.flip.reason);
-        let downtime = match (alert.flip.new_status.as_str(), alert.down_since) {
-            ("up", Some(since)) => Some(format_duration(alert.flip.created - since)),
-            _ => None,
-        };
+        // "1 hour, 30 minutes", as in the chat kinds (Healthchecks' `hc_duration_for_sentence`).
+        let downtime = chat::down_duration(alert).map(chat::format_duration_for_sentence);
 
         let mut details = vec![("Project", alert.project.name.clone())];
         if !check.tags.trim().is_empty() {
@@ -779,7 +804,7 @@ mod tests {
 
     fn text_of(alert: &Alert) -> String {
         let now = at("2026-01-15T10:05:00Z");
-        Content::new(&settings_with(&[]), alert, now).text()
+        Content::new(&settings_with(&[]), alert, &alert.project.owner_tz, now).text()
     }
 
     #[test]
@@ -916,7 +941,7 @@ mod tests {
         let text = text_of(&alert);
         assert!(
             text.starts_with(
-                "The check \"Daily Backup\" has gone up.\nThe downtime lasted 2 hours 30 minutes.\n"
+                "The check \"Daily Backup\" has gone up.\nThe downtime lasted 2 hours, 30 minutes.\n"
             ),
             "{text}"
         );
@@ -1043,7 +1068,13 @@ mod tests {
         let mut alert = alert();
         alert.check.name = "<b>&\"x\"".into();
         alert.last_ping.as_mut().expect("ping").body = PingBody::Inline(b"<script>".to_vec());
-        let html = Content::new(&settings_with(&[]), &alert, at("2026-01-15T10:05:00Z")).html();
+        let html = Content::new(
+            &settings_with(&[]),
+            &alert,
+            "UTC",
+            at("2026-01-15T10:05:00Z"),
+        )
+        .html();
         assert!(html.contains("&lt;b&gt;&amp;&quot;x&quot;"), "{html}");
         assert!(html.contains("<pre>&lt;script&gt;</pre>"), "{html}");
         assert!(!html.contains("<script>"));
@@ -1054,7 +1085,7 @@ mod tests {
         let settings = settings_with(&[("EMAIL_MAIL_FROM_TMPL", "bounces+%s@example.org")]);
         let alert = alert();
         let now = at("2023-11-14T22:13:20Z");
-        let composed = compose(&settings, &alert, now).expect("compose");
+        let composed = compose(&settings, &alert, "UTC", now).expect("compose");
         let raw = String::from_utf8(composed.message.formatted()).expect("ascii headers");
         assert!(raw.contains("From: alerts@example.org\r\n"), "{raw}");
         assert!(raw.contains("To: alice@example.net\r\n"), "{raw}");
@@ -1078,8 +1109,13 @@ mod tests {
 
     #[test]
     fn envelope_sender_defaults_to_the_from_address() {
-        let composed =
-            compose(&settings_with(&[]), &alert(), at("2026-01-15T10:05:00Z")).expect("compose");
+        let composed = compose(
+            &settings_with(&[]),
+            &alert(),
+            "UTC",
+            at("2026-01-15T10:05:00Z"),
+        )
+        .expect("compose");
         assert_eq!(composed.mail_from, "alerts@example.org");
     }
 
@@ -1087,8 +1123,13 @@ mod tests {
     fn invalid_recipient_is_final() {
         let mut alert = alert();
         alert.channel.value = "not an address".into();
-        let err = compose(&settings_with(&[]), &alert, at("2026-01-15T10:05:00Z"))
-            .expect_err("bad address");
+        let err = compose(
+            &settings_with(&[]),
+            &alert,
+            "UTC",
+            at("2026-01-15T10:05:00Z"),
+        )
+        .expect_err("bad address");
         assert_eq!(err, TransportError::fail("Invalid email address"));
     }
 }

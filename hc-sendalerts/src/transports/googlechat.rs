@@ -45,6 +45,8 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
     );
     if let Some(reason) = text::reason_long(&alert.flip.reason) {
         title.push_str(&format!("Reason: {reason}."));
+    } else if let Some(downtime) = chat::downtime_sentence(alert) {
+        title.push_str(&downtime);
     }
 
     let mut widgets = vec![json!({"textParagraph": {"text": title}})];
@@ -138,7 +140,7 @@ mod tests {
         let w = widgets(&a);
         assert_eq!(
             w[0]["textParagraph"]["text"],
-            "🟢 <b>Foo</b> is <b>UP</b>. "
+            "🟢 <b>Foo</b> is <b>UP</b>. The downtime lasted 1 hour, 30 minutes."
         );
         assert_eq!(w[4]["decoratedText"]["text"], "0");
         assert_eq!(w[5]["decoratedText"]["text"], "Never");

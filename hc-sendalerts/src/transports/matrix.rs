@@ -56,13 +56,21 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
     })
 }
 
-/// The plain-text body: one sentence.
+/// The plain-text body: one sentence, and for an up flip after a down flip the downtime.
 pub fn plain(alert: &Alert) -> String {
     let name = alert.check.name_then_code();
     if alert.flip.new_status == "down" {
         format!("{name} is DOWN{}.", chat::reason_in_parens(alert))
     } else {
-        format!("{name} is now UP.")
+        with_downtime(format!("{name} is now UP."), alert)
+    }
+}
+
+/// `sentence`, followed by "The downtime lasted …" when the check was down before.
+fn with_downtime(sentence: String, alert: &Alert) -> String {
+    match chat::downtime_sentence(alert) {
+        Some(downtime) => format!("{sentence} {downtime}"),
+        None => sentence,
     }
 }
 
@@ -80,7 +88,7 @@ pub fn formatted(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Stri
             chat::reason_in_parens(alert)
         )
     } else {
-        format!("🟢 The check {link} is <b>UP</b>.")
+        with_downtime(format!("🟢 The check {link} is <b>UP</b>."), alert)
     };
     out.push_str("<br>\n<br>\n");
     if !alert.project.name.is_empty() {
@@ -194,9 +202,12 @@ mod tests {
         if let Some(ping) = a.last_ping.as_mut() {
             ping.body = PingBody::Inline(b"a < b".to_vec());
         }
-        assert_eq!(plain(&a), "Foo is now UP.");
+        assert_eq!(
+            plain(&a),
+            "Foo is now UP. The downtime lasted 1 hour, 30 minutes."
+        );
         let html = formatted(&a, &settings(), now());
-        assert!(html.contains("is <b>UP</b>."));
+        assert!(html.contains("is <b>UP</b>. The downtime lasted 1 hour, 30 minutes."));
         assert!(html.contains("<pre>a &lt; b</pre>"));
         assert!(
             html.contains(

@@ -98,11 +98,11 @@ pub fn build_request(
 /// The publish payload.
 pub fn payload(spec: &NtfySpec, alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value {
     let status = alert.flip.new_status.as_str();
+    // The reason is in the message ("Reason: …"), not in the title.
     let title = format!(
-        "{} is {}{}",
+        "{} is {}",
         alert.check.name_then_code(),
-        status.to_uppercase(),
-        chat::reason_in_parens(alert)
+        status.to_uppercase()
     );
     json!({
         "topic": spec.topic,
@@ -194,10 +194,7 @@ mod tests {
         assert_eq!(header(&request, "Authorization"), None);
         assert_eq!(p["topic"], "foo");
         assert_eq!(p["priority"], 5);
-        assert_eq!(
-            p["title"],
-            "Foo is DOWN (success signal did not arrive on time, grace time passed)"
-        );
+        assert_eq!(p["title"], "Foo is DOWN");
         assert_eq!(p["markdown"], true);
         assert_eq!(p["tags"], json!(["red_circle"]));
         assert_eq!(p["actions"][0]["action"], "view");

@@ -8,7 +8,7 @@ use crate::alert::Alert;
 
 use super::chat::{self, escape_html};
 use super::http::{HttpRequest, expect_success};
-use super::{Settings, TransportError, Transports, tokenbucket};
+use super::{Settings, TransportError, Transports, text, tokenbucket};
 
 /// The priority that turns a status off.
 pub const DISABLED: i32 = -3;
@@ -120,7 +120,14 @@ pub fn build_request(
         ("user", spec.user_key.clone()),
         ("message", message(alert, now)),
         // The title is plain text: not escaped.
-        ("title", format!("{emoji} {}", alert.check.name_then_code())),
+        (
+            "title",
+            format!(
+                "{emoji} {} is {}",
+                alert.check.name_then_code(),
+                status.to_uppercase()
+            ),
+        ),
         ("html", "1".to_owned()),
         ("priority", priority.to_string()),
         ("url", chat::check_url(settings, alert)),
@@ -148,8 +155,11 @@ pub fn message(alert: &Alert, now: DateTime<Utc>) -> String {
     let name = escape_html(&check.name_then_code());
     let mut lines = Vec::new();
     if alert.flip.new_status == "down" {
-        let reason = chat::reason_in_parens(alert);
-        lines.push(format!("The check <b>{name}</b> is DOWN{reason}."));
+        lines.push(format!("The check <b>{name}</b> is DOWN."));
+        // Healthchecks' Pushover message names the reason on a line of its own.
+        if let Some(reason) = text::reason_long(&alert.flip.reason) {
+            lines.push(format!("Reason: {reason}."));
+        }
     } else {
         let mut line = format!("The check <b>{name}</b> is now UP.");
         if let Some(sentence) = chat::downtime_sentence(alert) {
@@ -160,7 +170,7 @@ pub fn message(alert: &Alert, now: DateTime<Utc>) -> String {
     }
     lines.push(String::new());
     lines.extend(chat::html_details(alert, now, |schedule| {
-        format!("<font face=\"monospace\">{schedule}</font>")
+        format!("<code>{schedule}</code>")
     }));
     let others = chat::other_down_lines(alert, |name| format!("• {}", escape_html(name)));
     if !others.is_empty() {
@@ -247,7 +257,7 @@ mod tests {
         let f = form(&r);
         assert_eq!(field(&f, "token").as_deref(), Some("po-token"));
         assert_eq!(field(&f, "user").as_deref(), Some("123"));
-        assert_eq!(field(&f, "title").as_deref(), Some("🔴 Foo"));
+        assert_eq!(field(&f, "title").as_deref(), Some("🔴 Foo is DOWN"));
         assert_eq!(field(&f, "html").as_deref(), Some("1"));
         assert_eq!(field(&f, "priority").as_deref(), Some("0"));
         assert_eq!(field(&f, "tags"), Some(a.check.unique_key()));
@@ -256,6 +266,23 @@ mod tests {
         let m = field(&f, "message").unwrap_or_default();
         assert!(m.contains("112233") && m.contains("10 minutes ago"), "{m}");
         assert!(!m.contains("All the other checks are up."));
+        assert!(
+            m.starts_with(
+                "The check <b>Foo</b> is DOWN.\n\
+                 Reason: success signal did not arrive on time, grace time passed.\n"
+            ),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn schedule_is_code() {
+        let mut a = alert("po", "123|0");
+        a.check.kind = "cron".into();
+        a.check.tz = "Europe/Riga".into();
+        let m = message(&a, now());
+        assert!(m.contains("<b>Schedule:</b> <code>* * * * *</code>"), "{m}");
+        assert!(m.contains("<b>Time Zone:</b> Europe/Riga"), "{m}");
     }
 
     #[test]
@@ -263,7 +290,7 @@ mod tests {
         let a = up(alert("po", "123|0|2"));
         let spec = PushoverSpec::parse("123|0|2").expect("valid");
         let f = form(&build_request(&spec, &a, &settings(), "t", now()));
-        assert_eq!(field(&f, "title").as_deref(), Some("🟢 Foo"));
+        assert_eq!(field(&f, "title").as_deref(), Some("🟢 Foo is UP"));
         assert_eq!(field(&f, "priority").as_deref(), Some("2"));
         assert_eq!(field(&f, "retry").as_deref(), Some("300"));
         assert_eq!(field(&f, "expire").as_deref(), Some("86400"));
@@ -275,7 +302,7 @@ mod tests {
         a.check.name = "Foo & Bar".into();
         let spec = PushoverSpec::parse("123|0").expect("valid");
         let f = form(&build_request(&spec, &a, &settings(), "t", now()));
-        assert_eq!(field(&f, "title").as_deref(), Some("🔴 Foo & Bar"));
+        assert_eq!(field(&f, "title").as_deref(), Some("🔴 Foo & Bar is DOWN"));
     }
 
     #[test]
