@@ -714,7 +714,19 @@ impl LockConnection {
     }
 }
 
-/// At most `max` characters of `text`.
+/// At most `max` characters of `text`, without NUL characters: PostgreSQL's text refuses them,
+/// and an error quoting a remote answer must not make its whole batch of results unwritable.
 fn truncate(text: &str, max: usize) -> String {
-    text.chars().take(max).collect()
+    text.chars().filter(|c| *c != '\0').take(max).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_errors_are_cut_and_lose_nul_characters() {
+        assert_eq!(truncate("a\0b\0c", 2), "ab");
+        assert_eq!(truncate("ééé", 2), "éé");
+    }
 }
