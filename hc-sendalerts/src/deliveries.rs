@@ -32,6 +32,10 @@ use crate::transports::{Failure, TransportError, Transports};
 /// The first key of this service's advisory locks ("hcsa"); the second is the notification id.
 pub const LOCK_CLASS: i32 = 0x6863_7361;
 
+/// Results written (and claims released) per statement at most: small rows, and deliveries
+/// waiting to record hold no global slot, so more of them than `concurrency` may be waiting.
+const RESULT_BATCH: usize = 256;
+
 /// How deliveries are paced.
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
@@ -122,8 +126,8 @@ impl Deliveries {
         Deliveries {
             inner: Arc::new(Inner {
                 loader: spawn_loader(pool.clone(), shutdown.clone(), batch),
-                recorder: spawn_recorder(pool.clone(), shutdown.clone(), batch),
-                unlocker: spawn_unlocker(locks.clone(), batch),
+                recorder: spawn_recorder(pool.clone(), shutdown.clone(), RESULT_BATCH),
+                unlocker: spawn_unlocker(locks.clone(), RESULT_BATCH),
                 pool,
                 pg,
                 transports,
@@ -307,7 +311,6 @@ impl Inner {
             // Channel slot first: a task waiting for a busy channel holds no global slot.
             let slots = self.channel_slots(channel_id);
             let _channel = slots.acquire_owned().await;
-            let _global = self.global.clone().acquire_owned().await;
             self.deliver(id).await
         };
         // The result is committed (or nothing was written): the claim can go.
@@ -326,10 +329,18 @@ impl Inner {
     }
 
     /// Loads, sends and records notification `id`.
+    ///
+    /// A global slot is held while the notification is loaded and while each try runs, not
+    /// during a retry's backoff nor while the result is written: a few dead endpoints waiting to
+    /// retry do not take the slots of the others, and results are written in batches.
     async fn deliver(&self, id: i32) -> Ending {
+        let mut slot = self.global.clone().acquire_owned().await.ok();
         let Some(Some(loaded)) = self.loader.call(id).await else {
             return Ending::Abandoned;
         };
+        if !matches!(loaded, Loaded::Alert(_)) {
+            drop(slot.take());
+        }
         match loaded {
             Loaded::Gone => Ending::Done,
             Loaded::Broken(channel, message) => {
@@ -350,12 +361,18 @@ impl Inner {
                 let clock = Instant::now();
                 let mut delays = self.settings.backoff.iter();
                 let result = loop {
-                    let attempt = tokio::time::timeout(
-                        self.settings.attempt_limit,
-                        self.transports.notify(&alert),
-                    )
-                    .await
-                    .unwrap_or_else(|_| Err(TransportError::transient("Connection timed out")));
+                    let attempt = {
+                        let _slot = match slot.take() {
+                            Some(held) => Some(held),
+                            None => self.global.clone().acquire_owned().await.ok(),
+                        };
+                        tokio::time::timeout(
+                            self.settings.attempt_limit,
+                            self.transports.notify(&alert),
+                        )
+                        .await
+                        .unwrap_or_else(|_| Err(TransportError::transient("Connection timed out")))
+                    };
                     match attempt {
                         Err(err) if err.failure == Failure::Transient => {
                             let Some(delay) = delays.next() else {

@@ -690,3 +690,68 @@ async fn the_process_says_ready_serves_metrics_and_stops_on_sigterm() {
     let status = sender.wait_exit(PATIENCE).await.unwrap();
     assert!(status.success(), "{status}: {}", sender.log());
 }
+
+#[tokio::test]
+async fn an_endpoint_waiting_to_retry_holds_no_slot_of_the_others() {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    let failing = Recorder::start().await;
+    failing.respond_with(Reply::status(500));
+    let healthy = Recorder::start().await;
+    // One delivery at a time, and a long wait before the failing endpoint's retry.
+    let vars = sender_vars(
+        &db,
+        &[
+            ("SENDALERTS_CONCURRENCY", "1"),
+            ("SENDALERTS_RETRY_DELAYS", "600"),
+        ],
+    );
+    let mut sender = ServiceProcess::start("hc-sendalerts", &vars).unwrap();
+    sender.wait_ready(PATIENCE).await.unwrap();
+
+    let project = insert_owned_project(&client).await.unwrap();
+    let late = insert_check(&client, overdue(project.id)).await.unwrap();
+    channel(
+        &client,
+        project.id,
+        "webhook",
+        webhook(&failing, "/dead"),
+        vec![late.id],
+    )
+    .await;
+    failing.wait_for(1).await.unwrap();
+
+    // The failing delivery now waits to retry; another check's alert still goes out.
+    let other = insert_check(&client, overdue(project.id)).await.unwrap();
+    channel(
+        &client,
+        project.id,
+        "webhook",
+        webhook(&healthy, "/alive"),
+        vec![other.id],
+    )
+    .await;
+    let requests = healthy.wait_for(1).await.unwrap();
+    assert_eq!(requests[0].text(), format!("{} down", other.code));
+    assert_eq!(failing.requests().len(), 1, "the retry is still ahead");
+    // Its result is written right after the request: only the failing delivery is unfinished.
+    let client = &client;
+    hc_tests::eventually::eventually(PATIENCE, || async move {
+        let pending: i64 = client
+            .query_one(
+                "SELECT count(*) FROM api_notification WHERE error = 'Sending'",
+                &[],
+            )
+            .await?
+            .get(0);
+        anyhow::ensure!(pending == 1, "{pending} notifications pending");
+        Ok(())
+    })
+    .await
+    .unwrap();
+
+    // Stopped during the backoff: the failing notification stays pending for the next start.
+    sender.signal("TERM").unwrap();
+    let status = sender.wait_exit(PATIENCE).await.unwrap();
+    assert!(status.success(), "{status}: {}", sender.log());
+}
