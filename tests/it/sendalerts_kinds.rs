@@ -1,5 +1,6 @@
 //! `hc-sendalerts --once` end to end with real transports behind the loop: email through a real
-//! OpenSMTPD (down, then up with the downtime; which ping the message shows), and Slack's
+//! OpenSMTPD (down, then up with the downtime; which ping the message shows; email pings attached,
+//! and the owner's "Projects Overview"), and Slack's
 //! permanent errors disabling a channel while the check's other channels are still delivered.
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -13,7 +14,7 @@ use hc_tests::smtp::{Message, SmtpSink};
 use serde_json::json;
 
 use crate::sendalerts_loop::{overdue, run_once, sender_vars, webhook};
-use crate::transports_email::{assert_in_order, parts, verify_unsubscribe};
+use crate::transports_email::{assert_in_order, parts, parts_and_attachment, verify_unsubscribe};
 
 /// `SITE_ROOT` as `sender_vars` sets it.
 const SITE_ROOT: &str = "http://hc.example.org";
@@ -343,6 +344,93 @@ async fn email_shows_the_last_ping_at_the_flip_time() {
         html.contains("The request body data is being processed"),
         "{html}"
     );
+}
+
+#[tokio::test]
+async fn email_pings_are_attached_and_the_owner_sees_the_projects_overview() {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    let sink = SmtpSink::start().await.unwrap();
+    let project = insert_owned_project(&client).await.unwrap();
+    let owner_email: String = client
+        .query_one(
+            "SELECT email FROM auth_user WHERE id = $1",
+            &[&project.owner_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let flip_at = whole_seconds(Utc::now()) - TimeDelta::minutes(10);
+    let mut checks = Vec::new();
+    for (name, body, object_size) in [
+        (
+            "mailed",
+            Some(&b"Subject: =?UTF-8?Q?Backup_=E2=9C=93?=\r\n\r\nall done\r\n"[..]),
+            None,
+        ),
+        // Over 100 bytes with S3 configured: in object storage, not readable by this service.
+        ("mailed-offloaded", None, Some(5000)),
+    ] {
+        let check = insert_check(
+            &client,
+            CheckSpec {
+                project_id: Some(project.id),
+                name: name.into(),
+                status: "down",
+                last_ping: Some(flip_at),
+                n_pings: 1,
+                ..CheckSpec::default()
+            },
+        )
+        .await
+        .unwrap();
+        insert_ping(
+            &client,
+            PingSpec {
+                check_id: check.id,
+                created: flip_at - TimeDelta::minutes(1),
+                kind: Some("fail"),
+                scheme: "email",
+                body: body.map(<[u8]>::to_vec),
+                object_size,
+                ..PingSpec::default()
+            },
+        )
+        .await
+        .unwrap();
+        insert_flip(&client, check.id, flip_at, ("up", "down"), "fail", None)
+            .await
+            .unwrap();
+        checks.push(check.id);
+    }
+    email_channel(&client, project.id, &owner_email, checks).await;
+
+    run_once(&email_vars(&db, &sink)).await;
+    let messages = sink.wait_for_messages(2).await.unwrap();
+    assert_eq!(messages.len(), 2);
+
+    let (text, html, eml) = parts_and_attachment(with_subject(&messages, "DOWN | mailed"));
+    assert_in_order(
+        &text,
+        &[
+            "Last ping type: Failure",
+            "Last ping subject: Backup ✓",
+            "Last Ping Body:\nSee the attachment.",
+            "Projects Overview:\n* Project: 2 checks down\n",
+        ],
+    );
+    assert!(html.contains("Projects Overview"), "{html}");
+    assert!(String::from_utf8(eml).unwrap().contains("all done"));
+
+    let (text, _) = parts(with_subject(&messages, "DOWN | mailed-offloaded"));
+    assert_in_order(
+        &text,
+        &[
+            "Last Ping Body:\nThe request body data is being processed",
+            "Projects Overview:\n* Project: 2 checks down\n",
+        ],
+    );
+    assert!(!text.contains("Last ping subject"), "{text}");
 }
 
 #[tokio::test]

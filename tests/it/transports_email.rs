@@ -1,5 +1,6 @@
 //! The `email` transport through a real OpenSMTPD: headers, parts, body contents, unsubscribe
-//! signatures, the envelope sender and failures; and the SMTP sink itself.
+//! signatures, the envelope sender and failures, email pings' `last-ping.eml` attachment, the
+//! "Projects Overview"; and the SMTP sink itself.
 
 use std::collections::HashMap;
 
@@ -7,7 +8,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use hc_sendalerts::alert::{Alert, Channel, Check, Flip, Ping, PingBody, Project};
 use hc_sendalerts::digest;
 use hc_sendalerts::transports::{Failure, Settings, Transports};
-use hc_tests::factories::{insert_profile, insert_user};
+use hc_tests::factories::{
+    CheckSpec, insert_check, insert_member, insert_profile, insert_project, insert_user,
+};
 use hc_tests::postgres::{TestDb, free_port};
 use hc_tests::smtp::{Message, SmtpSink};
 use mail_parser::{MessageParser, MimeHeaders};
@@ -108,6 +111,43 @@ pub(crate) fn parts(message: &Message) -> (String, String) {
     let text = parsed.body_text(0).unwrap().into_owned();
     let html = parsed.body_html(0).unwrap().into_owned();
     (text, html)
+}
+
+/// The text and HTML parts and the bytes of the `last-ping.eml` attachment of a delivered
+/// multipart/mixed message, checking the attachment's name and type.
+pub(crate) fn parts_and_attachment(message: &Message) -> (String, String, Vec<u8>) {
+    let parsed = MessageParser::default().parse(&message.raw).unwrap();
+    let content_type = parsed.content_type().unwrap();
+    assert_eq!(
+        (content_type.ctype(), content_type.subtype()),
+        ("multipart", Some("mixed"))
+    );
+    assert_eq!(parsed.text_body.len(), 1);
+    assert_eq!(parsed.html_body.len(), 1);
+    assert_eq!(parsed.attachment_count(), 1);
+    let attachment = parsed.attachment(0).unwrap();
+    assert_eq!(attachment.attachment_name(), Some("last-ping.eml"));
+    let content_type = attachment.content_type().unwrap();
+    assert_eq!(
+        (content_type.ctype(), content_type.subtype()),
+        ("message", Some("rfc822"))
+    );
+    (
+        parsed.body_text(0).unwrap().into_owned(),
+        parsed.body_html(0).unwrap().into_owned(),
+        attachment.contents().to_vec(),
+    )
+}
+
+/// [`down_alert`] with an email ping whose stored message is `raw`.
+fn email_ping_alert(raw: &[u8]) -> Alert {
+    let mut alert = down_alert();
+    let ping = alert.last_ping.as_mut().unwrap();
+    ping.scheme = "email".into();
+    ping.method = String::new();
+    ping.ua = "Email from backup@example.com".into();
+    ping.body = PingBody::Inline(raw.to_vec());
+    alert
 }
 
 /// Sends `alert` and returns the one message the sink received.
@@ -452,6 +492,201 @@ async fn body_in_object_storage_is_being_processed() {
         &text,
         &["Last Ping Body:\nThe request body data is being processed"],
     );
+}
+
+#[tokio::test]
+async fn email_ping_is_attached_without_nested_messages() {
+    // A message with an RFC 2047 subject forwarding another message (Healthchecks' test of the
+    // same name has the same shape).
+    let raw = "MIME-Version: 1.0\r\n\
+        From: backup@example.com\r\n\
+        Subject: =?UTF-8?B?TmlnaHRseSBiYWNrdXAg4pyTIGdhdGF2cw==?=\r\n\
+        Content-Type: multipart/mixed; boundary=\"00000000000068ccbb0650421339\"\r\n\
+        \r\n\
+        --00000000000068ccbb0650421339\r\n\
+        Content-Type: text/plain; charset=\"UTF-8\"\r\n\
+        \r\n\
+        Hello 456\r\n\
+        \r\n\
+        --00000000000068ccbb0650421339\r\n\
+        Content-Type: message/rfc822; name=\"Hello.eml\"\r\n\
+        Content-Disposition: attachment; filename=\"Hello.eml\"\r\n\
+        \r\n\
+        MIME-Version: 1.0\r\n\
+        Subject: Inner subject\r\n\
+        Content-Type: text/plain; charset=\"UTF-8\"\r\n\
+        \r\n\
+        Hello 123\r\n\
+        \r\n\
+        \r\n\
+        --00000000000068ccbb0650421339--\r\n";
+    let alert = email_ping_alert(raw.as_bytes());
+    let message = send(&alert, &[]).await;
+    let (text, html, eml) = parts_and_attachment(&message);
+    assert_in_order(
+        &text,
+        &[
+            "Last ping type: Success",
+            "Last ping subject: Nightly backup ✓ gatavs",
+            "Last Ping Body:\nSee the attachment.\n",
+            "Unsubscribe: ",
+        ],
+    );
+    assert!(html.contains("Nightly backup ✓ gatavs"), "{html}");
+    assert!(html.contains("See the attachment."), "{html}");
+    for part in [&text, &html] {
+        assert!(
+            !part.contains("Hello 456"),
+            "the body is only attached: {part}"
+        );
+    }
+
+    let attached = MessageParser::default().parse(&eml).unwrap();
+    assert_eq!(attached.subject(), Some("Nightly backup ✓ gatavs"));
+    assert_eq!(attached.body_text(0).as_deref(), Some("Hello 456\n"));
+    assert_eq!(attached.attachment_count(), 0);
+    let eml = String::from_utf8(eml).unwrap();
+    assert!(!eml.contains("Inner subject"), "{eml}");
+    assert!(!eml.contains("Hello 123"), "{eml}");
+}
+
+#[tokio::test]
+async fn eight_bit_email_ping_arrives_byte_for_byte() {
+    let raw = "Subject: testing\n\nglāžšķūņu rūķīši\n".as_bytes();
+    let message = send(&email_ping_alert(raw), &[]).await;
+    let (text, _, eml) = parts_and_attachment(&message);
+    assert!(text.contains("Last ping subject: testing\n"), "{text}");
+    assert_eq!(eml, raw);
+}
+
+#[tokio::test]
+async fn malformed_email_ping_is_attached_as_stored() {
+    // Not UTF-8, a NUL, no header the parser recognises: the alert still goes, with the bytes
+    // attached unchanged and no subject line.
+    let raw = b"\xff\xfe\x00 not a message\r\n--\r\n\xc3\x28 broken\r\n";
+    let message = send(&email_ping_alert(raw), &[]).await;
+    assert_eq!(message.header("Subject"), Some("DOWN | Daily Backup"));
+    let (text, _, eml) = parts_and_attachment(&message);
+    assert!(!text.contains("Last ping subject"), "{text}");
+    assert!(text.contains("See the attachment."), "{text}");
+    assert_eq!(eml, raw);
+
+    // A header section with a non-UTF-8 subject and a multipart without a boundary.
+    let raw = b"Subject: caf\xe9 ok\r\nContent-Type: multipart/mixed\r\n\r\n--x\r\n\xff\r\n";
+    let message = send(&email_ping_alert(raw), &[]).await;
+    let (text, _, eml) = parts_and_attachment(&message);
+    assert!(text.contains("Last ping subject: caf"), "{text}");
+    assert_eq!(eml, raw);
+}
+
+#[tokio::test]
+async fn email_ping_in_object_storage_is_being_processed() {
+    let mut alert = email_ping_alert(b"");
+    alert.last_ping.as_mut().unwrap().body = PingBody::InObjectStorage(20_000);
+    let message = send(&alert, &[]).await;
+    let (text, _) = parts(&message);
+    assert_in_order(
+        &text,
+        &["Last Ping Body:\nThe request body data is being processed"],
+    );
+    assert!(!text.contains("See the attachment"), "{text}");
+}
+
+#[tokio::test]
+async fn projects_overview_only_for_registered_recipients() {
+    let sink = SmtpSink::start().await.unwrap();
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    let set_email = async |user_id: i32, email: &str| {
+        client
+            .execute(
+                "UPDATE auth_user SET email = $2 WHERE id = $1",
+                &[&user_id, &email],
+            )
+            .await
+            .unwrap();
+    };
+    let name_project = async |project_id: i32, name: &str| {
+        client
+            .execute(
+                "UPDATE accounts_project SET name = $2 WHERE id = $1",
+                &[&project_id, &name],
+            )
+            .await
+            .unwrap();
+    };
+    // alice@example.net owns "Web" (all up) and is a member of carol's "Backups" (one check
+    // stored down, one past its deadline the sender has not flipped yet, one up); carol's
+    // "Private" is not hers.
+    let alice = insert_user(&client).await.unwrap();
+    insert_profile(&client, alice.id, 100).await.unwrap();
+    set_email(alice.id, "alice@example.net").await;
+    let carol = insert_user(&client).await.unwrap();
+    let web = insert_project(&client, alice.id).await.unwrap();
+    name_project(web.id, "Web").await;
+    let backups = insert_project(&client, carol.id).await.unwrap();
+    name_project(backups.id, "Backups").await;
+    insert_member(&client, alice.id, backups.id).await.unwrap();
+    let private = insert_project(&client, carol.id).await.unwrap();
+    name_project(private.id, "Private").await;
+    let in_an_hour = Utc::now() + TimeDelta::hours(1);
+    for (project, status, alert_after) in [
+        (web.id, "up", Some(in_an_hour)),
+        (web.id, "new", None),
+        (backups.id, "down", None),
+        (backups.id, "up", Some(Utc::now() - TimeDelta::minutes(1))),
+        (backups.id, "up", Some(in_an_hour)),
+        (private.id, "down", None),
+    ] {
+        insert_check(
+            &client,
+            CheckSpec {
+                project_id: Some(project),
+                status,
+                alert_after,
+                ..CheckSpec::default()
+            },
+        )
+        .await
+        .unwrap();
+    }
+
+    let transports = transports(&db, sink.vars()).await;
+    transports.notify(&down_alert()).await.unwrap();
+    let mut unregistered = down_alert();
+    unregistered.channel.value = "ops@example.net".into();
+    transports.notify(&unregistered).await.unwrap();
+
+    let messages = sink.wait_for_messages(2).await.unwrap();
+    let parts_to = |to: &str| {
+        let message = messages
+            .iter()
+            .find(|m| m.header("To") == Some(to))
+            .unwrap_or_else(|| panic!("no message to {to}"));
+        parts(message)
+    };
+    let (text, html) = parts_to("alice@example.net");
+    assert_in_order(
+        &text,
+        &[
+            "Details:",
+            "\nProjects Overview:\n* Backups: 2 checks down\n* Web: OK, all checks up\n",
+            "Unsubscribe: ",
+        ],
+    );
+    assert!(!text.contains("Private"), "{text}");
+    assert_in_order(
+        &html,
+        &[
+            "<h3>Projects Overview</h3>",
+            "Backups</th><td>2 checks down</td>",
+            "Web</th><td>OK, all checks up</td>",
+        ],
+    );
+
+    let (text, html) = parts_to("ops@example.net");
+    assert!(!text.contains("Projects Overview"), "{text}");
+    assert!(!html.contains("Projects Overview"), "{html}");
 }
 
 #[tokio::test]

@@ -102,6 +102,19 @@ pub async fn insert_project(client: &Client, owner_id: i32) -> anyhow::Result<Pr
     })
 }
 
+/// Makes `user_id` a member of `project_id` (`accounts_member`, role `w`: a team member).
+pub async fn insert_member(client: &Client, user_id: i32, project_id: i32) -> anyhow::Result<i32> {
+    let row = client
+        .query_one(
+            "INSERT INTO accounts_member (user_id, project_id, transfer_request_date, role) \
+             VALUES ($1, $2, NULL, 'w') RETURNING id",
+            &[&user_id, &project_id],
+        )
+        .await
+        .context("cannot insert accounts_member")?;
+    Ok(row.try_get(0)?)
+}
+
 /// Inserts a user (with a profile) and a project they own.
 pub async fn insert_owned_project(client: &Client) -> anyhow::Result<Project> {
     let user = insert_user(client).await?;

@@ -2,10 +2,17 @@
 //! HTML part and `List-Unsubscribe` headers signed like the Django app's, so its unsubscribe view
 //! accepts them.
 //!
-//! The message is composed by pure functions ([`compose`]); [`notify`] looks up the recipient's
-//! time zone (an account with that address, else the project owner's), sends the message and
-//! sorts SMTP failures into transient (4xx, connection) and final (5xx) ones. Email pings' original
-//! message is not attached (`last-ping.eml`): this service does not read email ping bodies yet.
+//! The message is composed by pure functions ([`compose`]); [`notify`] looks up the account that
+//! has the recipient's address, if any (its time zone, else the project owner's, and its projects
+//! for the "Projects Overview"), sends the message and sorts SMTP failures into transient (4xx,
+//! connection) and final (5xx) ones.
+//!
+//! When the last ping came by email, its original message is attached as `last-ping.eml`
+//! (`message/rfc822`, nested messages cut out by [`eml`]) next to the text and HTML parts, and its
+//! decoded subject is one of the details. A message still in object storage is not attached: this
+//! service has no S3 client yet, so the alert says the body is being processed.
+
+mod eml;
 
 use std::time::Duration;
 
@@ -13,8 +20,9 @@ use chrono::{DateTime, FixedOffset, Utc};
 use hc_core::config::{Secret, Vars};
 use hc_core::exit::ConfigError;
 use hc_core::schedule::Zone;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::header::{Header, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::Error as SmtpError;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
@@ -254,12 +262,11 @@ pub async fn notify(transports: &Transports, alert: &Alert) -> Result<(), Transp
             "Email cannot be sent: EMAIL_HOST is not set",
         ));
     };
-    let recipient_tz = match recipient(&alert.channel.value) {
-        Some(address) => recipient_tz(&transports.pool, &address).await?,
+    let account = match recipient(&alert.channel.value) {
+        Some(address) => recipient_account(&transports.pool, &address).await?,
         None => None,
     };
-    let tz = recipient_tz.as_deref().unwrap_or(&alert.project.owner_tz);
-    let composed = compose(&transports.settings, alert, tz, Utc::now())?;
+    let composed = compose(&transports.settings, alert, account.as_ref(), Utc::now())?;
     let email = composed.message.formatted();
     let delivery = server.deliver(&composed.mail_from, &composed.to, &email);
     match tokio::time::timeout(SMTP_TIMEOUT, delivery).await {
@@ -268,22 +275,80 @@ pub async fn notify(transports: &Transports, alert: &Alert) -> Result<(), Transp
     }
 }
 
-/// The time zone of the account whose email address is `address`, if there is one: Healthchecks
-/// shows datetimes in the recipient's preferred zone, and in the project owner's otherwise.
-pub async fn recipient_tz(
+/// What the alert uses of the account whose email address is the recipient's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Account {
+    /// The account's preferred time zone (`accounts_profile.tz`); `None` without a profile, and
+    /// then the project owner's zone is used.
+    pub tz: Option<String>,
+    /// The projects the account owns or is a member of, ordered by name: the "Projects Overview".
+    pub projects: Vec<ProjectOverview>,
+}
+
+/// One project of the "Projects Overview".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectOverview {
+    /// The project's name, or its owner's address when it has none (Healthchecks' `str(project)`).
+    pub name: String,
+    /// How many of its checks are down now.
+    pub n_down: i64,
+}
+
+/// The account whose email address is `address`, if there is one, in one query: Healthchecks
+/// shows datetimes in the recipient's preferred zone (the project owner's otherwise) and, to
+/// registered users only, an overview of their projects.
+///
+/// A registered user is an `auth_user` with exactly this address (Django's `user__email=…` is
+/// case-sensitive); with several, the oldest. Healthchecks looks for a profile, which Django
+/// creates with every account; an account without one still gets the overview here, with the
+/// owner's time zone.
+pub async fn recipient_account(
     pool: &deadpool_postgres::Pool,
     address: &str,
-) -> Result<Option<String>, TransportError> {
-    // Django's `Profile.objects.get(user__email=…)`: an exact, case-sensitive match.
-    const SQL: &str = "SELECT p.tz FROM auth_user u JOIN accounts_profile p ON p.user_id = u.id \
-        WHERE u.email = $1 ORDER BY u.id LIMIT 1";
-    let client = pool.get().await.map_err(|err| {
-        TransportError::transient(format!("cannot look up the recipient's time zone: {err}"))
-    })?;
-    let row = client.query_opt(SQL, &[&address]).await.map_err(|err| {
-        TransportError::transient(format!("cannot look up the recipient's time zone: {err}"))
-    })?;
-    Ok(row.map(|row| row.get(0)))
+) -> Result<Option<Account>, TransportError> {
+    // One row per project (NULLs when the user has none), none when no user has the address.
+    // A check counts as down as the dashboard shows it (`Project.get_n_down` uses `get_status`):
+    // stored `down`, or past its `alert_after` (the going-down deadline, §2.4) though the sender
+    // has not flipped it yet.
+    const SQL: &str = "\
+        SELECT p.tz, pr.name, pr.n_down \
+          FROM (SELECT id FROM auth_user WHERE email = $1 ORDER BY id LIMIT 1) u \
+          LEFT JOIN accounts_profile p ON p.user_id = u.id \
+          LEFT JOIN LATERAL ( \
+              SELECT pr.id, COALESCE(NULLIF(pr.name, ''), o.email) AS name, \
+                     (SELECT count(*) FROM api_check c \
+                       WHERE c.project_id = pr.id \
+                         AND (c.status = 'down' OR c.alert_after <= now())) AS n_down \
+                FROM accounts_project pr \
+                JOIN auth_user o ON o.id = pr.owner_id \
+               WHERE pr.id IN (SELECT id FROM accounts_project WHERE owner_id = u.id \
+                               UNION \
+                               SELECT project_id FROM accounts_member WHERE user_id = u.id) \
+          ) pr ON true \
+         ORDER BY pr.name, pr.id";
+    let lookup_failed = |err: &dyn std::fmt::Display| {
+        TransportError::transient(format!("cannot look up the recipient's account: {err}"))
+    };
+    let client = pool.get().await.map_err(|err| lookup_failed(&err))?;
+    let rows = client
+        .query(SQL, &[&address])
+        .await
+        .map_err(|err| lookup_failed(&err))?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let mut account = Account {
+        tz: first.try_get(0).map_err(|err| lookup_failed(&err))?,
+        projects: Vec::new(),
+    };
+    for row in &rows {
+        let name: Option<String> = row.try_get(1).map_err(|err| lookup_failed(&err))?;
+        let n_down: Option<i64> = row.try_get(2).map_err(|err| lookup_failed(&err))?;
+        if let (Some(name), Some(n_down)) = (name, n_down) {
+            account.projects.push(ProjectOverview { name, n_down });
+        }
+    }
+    Ok(Some(account))
 }
 
 /// Sorts an SMTP failure: a 5xx reply is final, anything else (4xx, refused or dropped
@@ -312,12 +377,12 @@ pub struct Composed {
     pub to: Address,
 }
 
-/// The message and its envelope for `alert`, composed at `now`, with datetimes in the time zone
-/// named `tz` (the recipient's, or the project owner's: see [`recipient_tz`]).
+/// The message and its envelope for `alert`, composed at `now` for the recipient's `account`, if
+/// the address has one (see [`recipient_account`]).
 pub fn compose(
     settings: &Settings,
     alert: &Alert,
-    tz: &str,
+    account: Option<&Account>,
     now: DateTime<Utc>,
 ) -> Result<Composed, TransportError> {
     let email = &settings.email;
@@ -340,7 +405,14 @@ pub fn compose(
     };
     let envelope_to = to.email.clone();
 
-    let content = Content::new(settings, alert, tz, now);
+    let content = Content::new(settings, alert, account, now);
+    let alternative = MultiPart::alternative_plain_html(content.text(), content.html());
+    let body = match &content.attachment {
+        None => alternative,
+        Some(eml) => MultiPart::mixed()
+            .multipart(alternative)
+            .singlepart(eml_attachment(eml)),
+    };
     let message = Message::builder()
         .from(from.clone())
         .to(to)
@@ -353,16 +425,68 @@ pub fn compose(
         .date(now.into())
         .header(ListUnsubscribe(format!("<{}>", content.unsubscribe)))
         .header(ListUnsubscribePost)
-        .multipart(MultiPart::alternative_plain_html(
-            content.text(),
-            content.html(),
-        ))
+        .multipart(body)
         .map_err(|err| TransportError::fail(format!("Cannot build the message: {err}")))?;
     Ok(Composed {
         message,
         mail_from,
         to: envelope_to,
     })
+}
+
+/// `last-ping.eml`: the email ping's message as a `message/rfc822` attachment.
+///
+/// RFC 2046 allows only identity encodings for `message/rfc822`, so a 7-bit message is sent as
+/// it is (line ends made CRLF). Anything else (8-bit text, NUL, bare CR, lines over 998 octets)
+/// goes in base64, byte for byte: the conversation announces no 8BITMIME (see [`MailFrom`]), and
+/// mail readers (mail-parser too) decode base64 message parts.
+fn eml_attachment(eml: &[u8]) -> SinglePart {
+    let content_type =
+        ContentType::parse("message/rfc822").expect("message/rfc822 is a valid content type");
+    let crlf = crlf_line_ends(eml);
+    let body = if is_seven_bit(&crlf) {
+        // Checked just above: ASCII without NUL or bare CR, CRLF lines of at most 998 octets.
+        Body::dangerous_pre_encoded(crlf, ContentTransferEncoding::SevenBit)
+    } else {
+        Body::new_with_encoding(eml.to_vec(), ContentTransferEncoding::Base64)
+            .expect("base64 carries any bytes")
+    };
+    Attachment::new("last-ping.eml".to_owned()).body(body, content_type)
+}
+
+/// `bytes` with every bare LF made CRLF.
+fn crlf_line_ends(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32);
+    let mut previous = 0u8;
+    for &byte in bytes {
+        if byte == b'\n' && previous != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(byte);
+        previous = byte;
+    }
+    out
+}
+
+/// Whether CRLF-terminated `bytes` are valid 7bit data (RFC 2045 §2.7): ASCII, no NUL, CR only
+/// before LF, lines of at most 998 octets.
+fn is_seven_bit(bytes: &[u8]) -> bool {
+    let mut line_length = 0;
+    for (index, &byte) in bytes.iter().enumerate() {
+        match byte {
+            0 | 0x80..=0xff => return false,
+            b'\r' if bytes.get(index + 1) != Some(&b'\n') => return false,
+            b'\r' => {}
+            b'\n' => line_length = 0,
+            _ => {
+                line_length += 1;
+                if line_length > 998 {
+                    return false;
+                }
+            }
+        }
+    }
+    true
 }
 
 /// `DOWN | <name>` or `UP | <name>`.
@@ -436,6 +560,8 @@ enum BodySection {
     Text { note: Option<String>, text: String },
     /// In object storage, not readable yet.
     Pending,
+    /// An email ping: its message is attached.
+    Attached,
 }
 
 /// The facts of one message, shared by the text and the HTML part.
@@ -450,11 +576,23 @@ struct Content {
     description: Option<String>,
     details: Vec<(&'static str, String)>,
     body: BodySection,
+    /// The email ping's message, for `last-ping.eml`.
+    attachment: Option<Vec<u8>>,
+    /// The recipient account's projects; empty for addresses without an account.
+    projects: Vec<ProjectOverview>,
     unsubscribe: String,
 }
 
 impl Content {
-    fn new(settings: &Settings, alert: &Alert, tz: &str, now: DateTime<Utc>) -> Content {
+    fn new(
+        settings: &Settings,
+        alert: &Alert,
+        account: Option<&Account>,
+        now: DateTime<Utc>,
+    ) -> Content {
+        let tz = account
+            .and_then(|account| account.tz.as_deref())
+            .unwrap_or(&alert.project.owner_tz);
         let zone = Zone::from_name(tz).unwrap_or_else(|_| Zone::utc());
         let check = &alert.check;
         let reason = reason_long(&alert.flip.reason);
@@ -483,10 +621,23 @@ impl Content {
                 local(&zone, check.created).format("%b %-d, %Y")
             ),
         ));
+        // An email ping's message is read only when it is in the row: one in object storage
+        // stays "being processed" like any other body.
+        let email_ping = alert
+            .last_ping
+            .as_ref()
+            .filter(|ping| ping.scheme == "email")
+            .and_then(|ping| match &ping.body {
+                PingBody::Inline(bytes) if !bytes.is_empty() => Some(eml::read_email_ping(bytes)),
+                _ => None,
+            });
         match &alert.last_ping {
             Some(ping) => {
                 details.push(("Last ping", last_ping_line(&zone, ping, now)));
                 details.push(("Last ping type", kind_display(ping)));
+                if let Some(subject) = email_ping.as_ref().and_then(|read| read.subject.clone()) {
+                    details.push(("Last ping subject", subject));
+                }
             }
             None => details.push(("Last ping", "never".to_owned())),
         }
@@ -500,6 +651,7 @@ impl Content {
         ));
 
         let body = match alert.last_ping.as_ref().map(|ping| &ping.body) {
+            _ if email_ping.is_some() => BodySection::Attached,
             Some(PingBody::Inline(bytes)) if !bytes.is_empty() => body_tail(bytes),
             Some(PingBody::InObjectStorage(_)) => BodySection::Pending,
             _ => BodySection::None,
@@ -515,6 +667,10 @@ impl Content {
             description: Some(check.desc.trim().to_owned()).filter(|desc| !desc.is_empty()),
             details,
             body,
+            attachment: email_ping.map(|read| read.eml),
+            projects: account
+                .map(|account| account.projects.clone())
+                .unwrap_or_default(),
             unsubscribe: unsubscribe_url(settings, alert.channel.code, now),
         }
     }
@@ -563,6 +719,21 @@ impl Content {
                 out.push_str("\nLast Ping Body:\n");
                 out.push_str(PENDING_BODY);
                 out.push('\n');
+            }
+            BodySection::Attached => {
+                out.push_str("\nLast Ping Body:\n");
+                out.push_str(ATTACHED_BODY);
+                out.push('\n');
+            }
+        }
+        if !self.projects.is_empty() {
+            out.push_str("\nProjects Overview:\n");
+            for project in &self.projects {
+                out.push_str(&format!(
+                    "* {}: {}\n",
+                    project.name,
+                    project_status(project.n_down)
+                ));
             }
         }
         out.push_str(&format!(
@@ -624,6 +795,23 @@ impl Content {
                     escape(PENDING_BODY)
                 ));
             }
+            BodySection::Attached => {
+                out.push_str(&format!(
+                    "<h3>Last Ping Body</h3>\n<p>{}</p>\n",
+                    escape(ATTACHED_BODY)
+                ));
+            }
+        }
+        if !self.projects.is_empty() {
+            out.push_str("<h3>Projects Overview</h3>\n<table>\n");
+            for project in &self.projects {
+                out.push_str(&format!(
+                    "<tr><th align=\"left\">{}</th><td>{}</td></tr>\n",
+                    escape(&project.name),
+                    escape(&project_status(project.n_down))
+                ));
+            }
+            out.push_str("</table>\n");
         }
         out.push_str(&format!(
             "<p><a href=\"{}\">Unsubscribe</a></p>\n<p>Regards,<br>{}</p>\n</body></html>\n",
@@ -637,6 +825,21 @@ impl Content {
 /// The text shown for a body that is still being uploaded to object storage.
 const PENDING_BODY: &str =
     "The request body data is being processed, it is not available yet. See the web dashboard.";
+
+/// The text shown in place of an email ping's body, which is attached instead (Healthchecks'
+/// wording).
+const ATTACHED_BODY: &str = "See the attachment.";
+
+/// A project's line in the "Projects Overview": Healthchecks' template wording ("OK, all checks
+/// up" or "N check(s) down"), so the overall status reads first and a down project says how many
+/// of its checks are down. A project without checks is "OK" there too.
+fn project_status(n_down: i64) -> String {
+    match n_down {
+        0 => "OK, all checks up".to_owned(),
+        1 => "1 check down".to_owned(),
+        n => format!("{n} checks down"),
+    }
+}
 
 /// `t` on the wall clock of `zone`, with its offset.
 fn local(zone: &Zone, t: DateTime<Utc>) -> DateTime<FixedOffset> {
@@ -804,7 +1007,7 @@ mod tests {
 
     fn text_of(alert: &Alert) -> String {
         let now = at("2026-01-15T10:05:00Z");
-        Content::new(&settings_with(&[]), alert, &alert.project.owner_tz, now).text()
+        Content::new(&settings_with(&[]), alert, None, now).text()
     }
 
     #[test]
@@ -1071,7 +1274,7 @@ mod tests {
         let html = Content::new(
             &settings_with(&[]),
             &alert,
-            "UTC",
+            None,
             at("2026-01-15T10:05:00Z"),
         )
         .html();
@@ -1085,7 +1288,7 @@ mod tests {
         let settings = settings_with(&[("EMAIL_MAIL_FROM_TMPL", "bounces+%s@example.org")]);
         let alert = alert();
         let now = at("2023-11-14T22:13:20Z");
-        let composed = compose(&settings, &alert, "UTC", now).expect("compose");
+        let composed = compose(&settings, &alert, None, now).expect("compose");
         let raw = String::from_utf8(composed.message.formatted()).expect("ascii headers");
         assert!(raw.contains("From: alerts@example.org\r\n"), "{raw}");
         assert!(raw.contains("To: alice@example.net\r\n"), "{raw}");
@@ -1112,11 +1315,197 @@ mod tests {
         let composed = compose(
             &settings_with(&[]),
             &alert(),
-            "UTC",
+            None,
             at("2026-01-15T10:05:00Z"),
         )
         .expect("compose");
         assert_eq!(composed.mail_from, "alerts@example.org");
+    }
+
+    fn email_ping(raw: &[u8]) -> Alert {
+        let mut alert = alert();
+        let ping = alert.last_ping.as_mut().expect("ping");
+        ping.scheme = "email".into();
+        ping.body = PingBody::Inline(raw.to_vec());
+        alert
+    }
+
+    #[test]
+    fn email_ping_shows_its_subject_and_points_to_the_attachment() {
+        let alert = email_ping(b"Subject: =?UTF-8?Q?Backup_=C5=A1odien?=\r\n\r\nLorem ipsum\r\n");
+        let text = text_of(&alert);
+        assert!(
+            text.contains("Last ping type: Success\nLast ping subject: Backup šodien\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nLast Ping Body:\nSee the attachment.\n"),
+            "{text}"
+        );
+        assert!(!text.contains("Lorem"), "{text}");
+    }
+
+    #[test]
+    fn http_ping_body_is_shown_even_if_it_looks_like_a_message() {
+        let mut alert = email_ping(b"Subject: hello\r\n\r\nLorem ipsum\r\n");
+        alert.last_ping.as_mut().expect("ping").scheme = "https".into();
+        let text = text_of(&alert);
+        assert!(text.contains("Lorem ipsum"), "{text}");
+        assert!(!text.contains("Last ping subject"), "{text}");
+    }
+
+    #[test]
+    fn email_ping_in_object_storage_is_pending_without_attachment() {
+        let mut alert = email_ping(b"");
+        alert.last_ping.as_mut().expect("ping").body = PingBody::InObjectStorage(5000);
+        let text = text_of(&alert);
+        assert!(text.contains("being processed"), "{text}");
+        assert!(!text.contains("attachment"), "{text}");
+        let composed = compose(
+            &settings_with(&[]),
+            &alert,
+            None,
+            at("2026-01-15T10:05:00Z"),
+        )
+        .expect("compose");
+        let raw = String::from_utf8(composed.message.formatted()).expect("ascii");
+        assert!(!raw.contains("multipart/mixed"), "{raw}");
+    }
+
+    #[test]
+    fn email_ping_message_is_attached() {
+        let alert = email_ping(b"Subject: hi\n\nLorem ipsum\n");
+        let composed = compose(
+            &settings_with(&[]),
+            &alert,
+            None,
+            at("2026-01-15T10:05:00Z"),
+        )
+        .expect("compose");
+        let raw = String::from_utf8(composed.message.formatted()).expect("ascii");
+        assert!(raw.contains("Content-Type: multipart/mixed"), "{raw}");
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(raw.contains("Content-Type: message/rfc822\r\n"), "{raw}");
+        assert!(
+            raw.contains("Content-Disposition: attachment; filename=\"last-ping.eml\""),
+            "{raw}"
+        );
+        assert!(raw.contains("Content-Transfer-Encoding: 7bit\r\n"), "{raw}");
+        assert!(
+            raw.contains("\r\n\r\nSubject: hi\r\n\r\nLorem ipsum\r\n"),
+            "{raw}"
+        );
+    }
+
+    #[track_caller]
+    fn check_seven_bit(eml: &[u8], expected: bool) {
+        assert_eq!(is_seven_bit(&crlf_line_ends(eml)), expected);
+    }
+
+    #[test]
+    fn seven_bit_ascii_lines() {
+        check_seven_bit(b"Subject: a\n\nb\r\nc", true);
+    }
+
+    #[test]
+    fn seven_bit_refuses_eight_bit_nul_bare_cr_and_long_lines() {
+        check_seven_bit("Subject: ā\n".as_bytes(), false);
+        check_seven_bit(b"a\0b\n", false);
+        check_seven_bit(b"a\rb\n", false);
+        check_seven_bit(&[b'x'; 999], false);
+        check_seven_bit(&[b'x'; 998], true);
+    }
+
+    #[test]
+    fn crlf_keeps_existing_crlf() {
+        assert_eq!(crlf_line_ends(b"a\nb\r\nc\n"), b"a\r\nb\r\nc\r\n");
+    }
+
+    #[test]
+    fn eight_bit_message_is_attached_in_base64() {
+        let alert = email_ping("Subject: testing\n\nglāžšķūņu rūķīši\n".as_bytes());
+        let composed = compose(
+            &settings_with(&[]),
+            &alert,
+            None,
+            at("2026-01-15T10:05:00Z"),
+        )
+        .expect("compose");
+        let raw = String::from_utf8(composed.message.formatted()).expect("7-bit message");
+        assert!(raw.contains("Content-Type: message/rfc822\r\n"), "{raw}");
+        assert!(
+            raw.contains("Content-Transfer-Encoding: base64\r\n"),
+            "{raw}"
+        );
+    }
+
+    #[test]
+    fn account_time_zone_wins_over_the_owner() {
+        let alert = alert();
+        let account = Account {
+            tz: Some("Europe/Riga".into()),
+            projects: Vec::new(),
+        };
+        let text = Content::new(
+            &settings_with(&[]),
+            &alert,
+            Some(&account),
+            at("2026-01-15T10:05:00Z"),
+        )
+        .text();
+        assert!(
+            text.contains("Status changed to down at: Thu, 15 Jan 2026 12:00:00 +0200\n"),
+            "{text}"
+        );
+        assert!(!text.contains("Projects Overview"), "{text}");
+    }
+
+    #[test]
+    fn projects_overview_for_an_account() {
+        let alert = alert();
+        let account = Account {
+            tz: None,
+            projects: vec![
+                ProjectOverview {
+                    name: "Backups & <Jobs>".into(),
+                    n_down: 2,
+                },
+                ProjectOverview {
+                    name: "Cron".into(),
+                    n_down: 1,
+                },
+                ProjectOverview {
+                    name: "Web".into(),
+                    n_down: 0,
+                },
+            ],
+        };
+        let content = Content::new(
+            &settings_with(&[]),
+            &alert,
+            Some(&account),
+            at("2026-01-15T10:05:00Z"),
+        );
+        let text = content.text();
+        assert!(
+            text.contains(
+                "\nProjects Overview:\n* Backups & <Jobs>: 2 checks down\n\
+                 * Cron: 1 check down\n* Web: OK, all checks up\n\nUnsubscribe: "
+            ),
+            "{text}"
+        );
+        let html = content.html();
+        assert!(html.contains("<h3>Projects Overview</h3>"), "{html}");
+        assert!(
+            html.contains(
+                "<th align=\"left\">Backups &amp; &lt;Jobs&gt;</th><td>2 checks down</td>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("<th align=\"left\">Web</th><td>OK, all checks up</td>"),
+            "{html}"
+        );
     }
 
     #[test]
@@ -1126,7 +1515,7 @@ mod tests {
         let err = compose(
             &settings_with(&[]),
             &alert,
-            "UTC",
+            None,
             at("2026-01-15T10:05:00Z"),
         )
         .expect_err("bad address");
