@@ -32,8 +32,8 @@ use crate::transports::{Failure, TransportError, Transports};
 /// The first key of this service's advisory locks ("hcsa"); the second is the notification id.
 pub const LOCK_CLASS: i32 = 0x6863_7361;
 
-/// Results written (and claims released) per statement at most: small rows, and deliveries
-/// waiting to record hold no global slot, so more of them than `concurrency` may be waiting.
+/// Results written (and claims released) per statement at most: the rows are small, and group
+/// and broken notifications record without a global slot, so more than `concurrency` may wait.
 const RESULT_BATCH: usize = 256;
 
 /// How deliveries are paced.
@@ -330,9 +330,10 @@ impl Inner {
 
     /// Loads, sends and records notification `id`.
     ///
-    /// A global slot is held while the notification is loaded and while each try runs, not
-    /// during a retry's backoff nor while the result is written: a few dead endpoints waiting to
-    /// retry do not take the slots of the others, and results are written in batches.
+    /// A global slot is held from loading until the result is written, except during a retry's
+    /// backoff: a few dead endpoints waiting to retry do not take the slots of the others, and
+    /// at most `concurrency` deliveries are ever sent but not yet recorded (the most a crash can
+    /// repeat).
     async fn deliver(&self, id: i32) -> Ending {
         let mut slot = self.global.clone().acquire_owned().await.ok();
         let Some(Some(loaded)) = self.loader.call(id).await else {
@@ -361,23 +362,21 @@ impl Inner {
                 let clock = Instant::now();
                 let mut delays = self.settings.backoff.iter();
                 let result = loop {
-                    let attempt = {
-                        let _slot = match slot.take() {
-                            Some(held) => Some(held),
-                            None => self.global.clone().acquire_owned().await.ok(),
-                        };
-                        tokio::time::timeout(
-                            self.settings.attempt_limit,
-                            self.transports.notify(&alert),
-                        )
-                        .await
-                        .unwrap_or_else(|_| Err(TransportError::transient("Connection timed out")))
-                    };
+                    if slot.is_none() {
+                        slot = self.global.clone().acquire_owned().await.ok();
+                    }
+                    let attempt = tokio::time::timeout(
+                        self.settings.attempt_limit,
+                        self.transports.notify(&alert),
+                    )
+                    .await
+                    .unwrap_or_else(|_| Err(TransportError::transient("Connection timed out")));
                     match attempt {
                         Err(err) if err.failure == Failure::Transient => {
                             let Some(delay) = delays.next() else {
                                 break Err(err);
                             };
+                            drop(slot.take());
                             tracing::info!(notification = %alert.notification, kind = %alert.channel.kind,
                                 error = %err, retry_in = ?delay, "delivery failed; retrying");
                             tokio::select! {
@@ -398,6 +397,7 @@ impl Inner {
                         result.clone(),
                     )
                     .await;
+                drop(slot);
                 match &result {
                     Ok(()) => {
                         tracing::info!(notification = %alert.notification, check = %alert.check.code,
