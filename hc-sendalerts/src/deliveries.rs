@@ -122,16 +122,16 @@ impl Deliveries {
         shutdown: CancellationToken,
     ) -> Deliveries {
         let locks = Arc::new(tokio::sync::Mutex::new(LockConnection::default()));
-        let batch = settings.concurrency.max(1);
+        let concurrency = settings.concurrency.max(1);
         Deliveries {
             inner: Arc::new(Inner {
-                loader: spawn_loader(pool.clone(), shutdown.clone(), batch),
+                loader: spawn_loader(pool.clone(), shutdown.clone(), concurrency),
                 recorder: spawn_recorder(pool.clone(), shutdown.clone(), RESULT_BATCH),
                 unlocker: spawn_unlocker(locks.clone(), RESULT_BATCH),
                 pool,
                 pg,
                 transports,
-                global: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+                global: Arc::new(Semaphore::new(concurrency)),
                 settings,
                 locks,
                 channels: Mutex::new(HashMap::new()),
@@ -500,21 +500,19 @@ impl Inner {
             disable,
         };
         let recorded = self.recorder.call(record).await.unwrap_or(false);
-        match recorded {
-            false => Ending::Abandoned,
-            true => {
-                let outcome = match &result {
-                    Ok(()) => "ok",
-                    Err(_) if disable => "disabled",
-                    Err(_) => "error",
-                };
-                self.metrics.count_notification(kind, outcome);
-                if disable {
-                    tracing::warn!(channel = channel_id, %error, "channel disabled after a permanent error");
-                }
-                Ending::Done
-            }
+        if !recorded {
+            return Ending::Abandoned;
         }
+        let outcome = match &result {
+            Ok(()) => "ok",
+            Err(_) if disable => "disabled",
+            Err(_) => "error",
+        };
+        self.metrics.count_notification(kind, outcome);
+        if disable {
+            tracing::warn!(channel = channel_id, %error, "channel disabled after a permanent error");
+        }
+        Ending::Done
     }
 
     /// Runs `work` with a pooled connection, retrying database failures with backoff until it
@@ -524,24 +522,10 @@ impl Inner {
         F: Fn(deadpool_postgres::Object) -> Fut,
         Fut: std::future::Future<Output = anyhow::Result<T>>,
     {
-        let mut backoff =
-            hc_core::db::Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
-        loop {
-            let attempt = async {
-                let client = self.pool.get().await?;
-                work(client).await
-            };
-            match attempt.await {
-                Ok(value) => return Some(value),
-                Err(err) => {
-                    tracing::warn!(error = %format!("{err:#}"), "cannot {what}; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff.next_delay()) => {}
-                        _ = self.shutdown.cancelled() => return None,
-                    }
-                }
-            }
-        }
+        retry_db(&self.shutdown, what, || async {
+            work(self.pool.get().await?).await
+        })
+        .await
     }
 }
 

@@ -79,15 +79,15 @@ pub async fn load(client: &impl GenericClient, id: i32) -> anyhow::Result<Loaded
         .unwrap_or(Loaded::Gone))
 }
 
-/// Loads the pending notifications `ids` in one query; an id missing from the answer is
-/// [`Loaded::Gone`].
+/// Loads the pending notifications `ids` in one query; an id missing from the answer is no
+/// longer pending ([`Loaded::Gone`]) and is left to the caller.
 pub async fn load_many(
     client: &impl GenericClient,
     ids: &[i32],
 ) -> anyhow::Result<HashMap<i32, Loaded>> {
     // The flip id is the code's first four bytes (see `codes`); the join reads it there.
     let rows = client.query(ALERT_SQL, &[&ids]).await?;
-    let mut loaded: HashMap<i32, Loaded> = ids.iter().map(|id| (*id, Loaded::Gone)).collect();
+    let mut loaded = HashMap::with_capacity(rows.len());
     for row in &rows {
         let id: i32 = row.try_get(59)?;
         let channel_id: i32 = row.try_get(1)?;

@@ -13,7 +13,7 @@ use hc_tests::recorder::{Recorder, Reply};
 use hc_tests::smtp::{Message, SmtpSink};
 use serde_json::json;
 
-use crate::sendalerts_loop::{overdue, run_once, sender_vars, webhook};
+use crate::sendalerts_loop::{notifications, overdue, run_once, sender_vars, webhook};
 use crate::transports_email::{assert_in_order, parts, parts_and_attachment, verify_unsubscribe};
 
 /// `SITE_ROOT` as `sender_vars` sets it.
@@ -64,20 +64,6 @@ fn with_subject<'a>(messages: &'a [Message], subject: &str) -> &'a Message {
         .unwrap_or_else(|| panic!("no message with subject {subject:?}"));
     assert!(found.next().is_none(), "two messages {subject:?}");
     message
-}
-
-/// `(channel_id, check_status, error)` of every notification, by id.
-async fn notifications(client: &tokio_postgres::Client) -> Vec<(i32, String, String)> {
-    client
-        .query(
-            "SELECT channel_id, check_status, error FROM api_notification ORDER BY id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect()
 }
 
 /// Whole seconds, so a value stored in PostgreSQL (microseconds) compares equal to its source.

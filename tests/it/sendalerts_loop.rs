@@ -105,7 +105,7 @@ async fn channel(
 }
 
 /// `(channel_id, check_status, error)` of every notification, by id.
-async fn notifications(client: &tokio_postgres::Client) -> Vec<(i32, String, String)> {
+pub(crate) async fn notifications(client: &tokio_postgres::Client) -> Vec<(i32, String, String)> {
     client
         .query(
             "SELECT channel_id, check_status, error FROM api_notification ORDER BY id",
@@ -352,11 +352,7 @@ async fn nag_dates_follow_the_down_checks_of_owners_and_members() {
     hc_tests::factories::insert_profile(&client, member.id, 100)
         .await
         .unwrap();
-    client
-        .execute(
-            "INSERT INTO accounts_member (user_id, project_id, transfer_request_date, role) VALUES ($1, $2, NULL, 'w')",
-            &[&member.id, &project.id],
-        )
+    hc_tests::factories::insert_member(&client, member.id, project.id)
         .await
         .unwrap();
     // The owner nags hourly, the member daily; an unrelated user with a nag date is untouched.

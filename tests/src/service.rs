@@ -3,6 +3,7 @@
 //! signals by name. Dropping it kills the process.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
@@ -26,11 +27,23 @@ impl ServiceProcess {
     /// unless `vars` sets it) in its environment; its log goes to a file, see
     /// [`ServiceProcess::log`].
     pub fn start(name: &str, vars: &HashMap<String, String>) -> anyhow::Result<ServiceProcess> {
+        ServiceProcess::start_path(&binary(name), vars)
+    }
+
+    /// [`ServiceProcess::start`] for the binary at `path` (a release build, say).
+    pub fn start_path(
+        path: &Path,
+        vars: &HashMap<String, String>,
+    ) -> anyhow::Result<ServiceProcess> {
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         let dir = ScratchDir::new(&format!("{name}-process"))?;
         let socket = dir.path().join("notify");
         let notify = UnixDatagram::bind(&socket).context("cannot bind the notify socket")?;
         let log = std::fs::File::create(dir.path().join("log"))?;
-        let child = Command::new(binary(name))
+        let child = Command::new(path)
             .env_clear()
             .env("RUST_LOG", "info")
             .envs(vars)
@@ -39,9 +52,9 @@ impl ServiceProcess {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .with_context(|| format!("cannot start {name}"))?;
+            .with_context(|| format!("cannot start {}", path.display()))?;
         Ok(ServiceProcess {
-            name: name.to_owned(),
+            name,
             child,
             notify,
             dir,

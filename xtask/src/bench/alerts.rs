@@ -7,22 +7,22 @@
 //! measured; (b) with nothing due, the sender's CPU use over 20 s; (c) 20,000 checks go down at
 //! once, and the rate from the first to the last webhook is measured. A scale divides every count.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use hc_tests::postgres::{Cluster, ClusterOptions, Shutdown};
+use hc_tests::service::ServiceProcess;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, UnixDatagram};
+use tokio::net::TcpListener;
 use tokio_postgres::Client;
 
 const DB: &str = "hc_bench";
@@ -144,7 +144,8 @@ async fn bench(binary: PathBuf, area: PathBuf, sizes: Sizes) -> anyhow::Result<(
         name.starts_with("SENDALERTS_") && name != "SENDALERTS_METRICS_LISTEN"
             || name == "DB_POOL_SIZE"
     }));
-    let mut sender = Sender::start(&binary, &vars, &area).await?;
+    let mut sender = ServiceProcess::start_path(&binary, &vars)?;
+    sender.wait_ready(Duration::from_secs(30)).await?;
     // Let the start-up passes (recovery, the first idle wait) go by.
     tokio::time::sleep(Duration::from_secs(1)).await;
 
@@ -165,7 +166,7 @@ async fn bench(binary: PathBuf, area: PathBuf, sizes: Sizes) -> anyhow::Result<(
 
     eprintln!("bench alerts: (b) idle CPU over {} s", sizes.idle.as_secs());
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let idle_cpu = sender.cpu_share(sizes.idle).await?;
+    let idle_cpu = cpu_share(sender.pid(), sizes.idle).await?;
 
     eprintln!(
         "bench alerts: (c) {} checks down at once, {} s ahead",
@@ -189,7 +190,16 @@ async fn bench(binary: PathBuf, area: PathBuf, sizes: Sizes) -> anyhow::Result<(
         )
         .await?
         .try_get(0)?;
-    sender.stop().await?;
+    sender.signal("TERM")?;
+    let status = sender.wait_exit(Duration::from_secs(30)).await?;
+    // Kept for a look at what the sender did.
+    std::fs::write(area.join("sendalerts.log"), sender.log())?;
+    if !status.success() {
+        bail!(
+            "hc-sendalerts exited with {status}; see {}",
+            area.join("sendalerts.log").display()
+        );
+    }
     if statements {
         print_statements(&db).await?;
     }
@@ -368,14 +378,15 @@ impl Sink {
     /// Waits until `n` webhooks arrived (failing if the sender exits or [`PATIENCE`] runs out),
     /// then a moment more for duplicates; returns them, checking each check's status arrived
     /// once.
-    async fn wait_for(&self, n: usize, sender: &mut Sender) -> anyhow::Result<Vec<Arrival>> {
+    async fn wait_for(
+        &self,
+        n: usize,
+        sender: &mut ServiceProcess,
+    ) -> anyhow::Result<Vec<Arrival>> {
         let started = Instant::now();
         while lock(&self.arrivals).len() < n {
-            if let Some(status) = sender.child.try_wait()? {
-                bail!(
-                    "hc-sendalerts exited with {status}; see {}",
-                    sender.log.display()
-                );
+            if let Some(status) = sender.exited()? {
+                bail!("hc-sendalerts exited with {status}: {}", sender.log());
             }
             if started.elapsed() > PATIENCE {
                 bail!(
@@ -442,84 +453,14 @@ async fn accept_loop(listener: TcpListener, arrivals: Arc<Mutex<Vec<Arrival>>>) 
     }
 }
 
-/// The running `hc-sendalerts`.
-struct Sender {
-    child: tokio::process::Child,
-    log: PathBuf,
-}
-
-impl Sender {
-    /// Starts the binary with only `vars` and a `NOTIFY_SOCKET`, and waits for `READY=1`.
-    async fn start(
-        binary: &Path,
-        vars: &HashMap<String, String>,
-        area: &Path,
-    ) -> anyhow::Result<Sender> {
-        let socket = area.join("sendalerts-notify");
-        let _ = std::fs::remove_file(&socket);
-        let notify = UnixDatagram::bind(&socket).context("cannot bind the notify socket")?;
-        let log = area.join("sendalerts.log");
-        let mut child = tokio::process::Command::new(binary)
-            .env_clear()
-            .envs(vars)
-            .env("NOTIFY_SOCKET", &socket)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("cannot start {}", binary.display()))?;
-        let started = Instant::now();
-        let mut buf = vec![0_u8; 4096];
-        loop {
-            if let Ok(n) =
-                tokio::time::timeout(Duration::from_millis(100), notify.recv(&mut buf)).await
-            {
-                if String::from_utf8_lossy(&buf[..n?])
-                    .lines()
-                    .any(|l| l == "READY=1")
-                {
-                    break;
-                }
-            }
-            if let Some(status) = child.try_wait()? {
-                bail!("hc-sendalerts exited with {status}; see {}", log.display());
-            }
-            if started.elapsed() > Duration::from_secs(30) {
-                bail!("no READY=1 from hc-sendalerts within 30 s");
-            }
-        }
-        let _ = std::fs::remove_file(&socket);
-        Ok(Sender { child, log })
-    }
-
-    /// The process's CPU time (user + system) over `period`, as a share of one core.
-    async fn cpu_share(&self, period: Duration) -> anyhow::Result<f64> {
-        let pid = self.child.id().context("hc-sendalerts has exited")?;
-        let ticks_per_s = clock_ticks()?;
-        let before = (cpu_ticks(pid)?, Instant::now());
-        tokio::time::sleep(period).await;
-        let after = (cpu_ticks(pid)?, Instant::now());
-        let cpu = (after.0 - before.0) as f64 / ticks_per_s;
-        Ok(cpu / (after.1 - before.1).as_secs_f64())
-    }
-
-    /// SIGTERM, then waits for a clean exit.
-    async fn stop(mut self) -> anyhow::Result<()> {
-        if let Some(pid) = self.child.id() {
-            tokio::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .await?;
-        }
-        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .context("hc-sendalerts did not stop within 30 s of SIGTERM")??;
-        if !status.success() {
-            bail!("hc-sendalerts exited with {status}");
-        }
-        Ok(())
-    }
+/// The CPU time (user + system) of process `pid` over `period`, as a share of one core.
+async fn cpu_share(pid: u32, period: Duration) -> anyhow::Result<f64> {
+    let ticks_per_s = clock_ticks()?;
+    let before = (cpu_ticks(pid)?, Instant::now());
+    tokio::time::sleep(period).await;
+    let after = (cpu_ticks(pid)?, Instant::now());
+    let cpu = (after.0 - before.0) as f64 / ticks_per_s;
+    Ok(cpu / (after.1 - before.1).as_secs_f64())
 }
 
 /// `utime + stime` of process `pid`, in clock ticks (`/proc/<pid>/stat` fields 14 and 15).
