@@ -37,6 +37,8 @@ mod schedule_cron;
 mod schedule_oncalendar;
 // Chat and push transports (Teams, Google Chat, ntfy, Gotify, Pushover, Telegram, Matrix) via the recorder.
 mod transports_chat;
+// Every notification against the Healthchecks app itself: requests, mails and rows compared.
+mod conformance_notifications;
 // Conventions: file docs, no leftovers, dependency direction.
 mod tidy;
 // Slack, Mattermost, Rocket.Chat and Discord payloads and error classes against a recording server.

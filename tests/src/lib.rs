@@ -11,6 +11,7 @@ pub mod delay_proxy;
 pub mod django;
 pub mod eventually;
 pub mod factories;
+pub mod healthchecks;
 pub mod http;
 pub mod ping;
 pub mod postgres;

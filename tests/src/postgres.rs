@@ -316,6 +316,25 @@ impl Cluster {
             .with_context(|| format!("cannot create database {dbname}"))
     }
 
+    /// Waits until nobody is connected to `dbname`: `CREATE DATABASE … TEMPLATE` fails while
+    /// anyone is, and a closed connection's backend takes a moment to go.
+    pub async fn wait_until_unused(&self, dbname: &str) -> anyhow::Result<()> {
+        eventually(Duration::from_secs(10), || async {
+            let n: i64 = self
+                .connect("postgres")
+                .await?
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
+                    &[&dbname],
+                )
+                .await?
+                .try_get(0)?;
+            anyhow::ensure!(n == 0, "{n} sessions still on {dbname}");
+            Ok(())
+        })
+        .await
+    }
+
     /// Runs a SQL file (for example Healthchecks' schema dump) in `dbname` as one transaction.
     ///
     /// psql meta-commands (`\restrict` lines that newer `pg_dump` writes) are skipped, so this
@@ -384,21 +403,7 @@ pub async fn shared_cluster() -> &'static Cluster {
             let client = cluster.connect(TEMPLATE).await?;
             hc_core::schema::apply(&client).await?;
             drop(client);
-            // CREATE DATABASE … TEMPLATE fails while anyone is connected to the template.
-            eventually(Duration::from_secs(10), || async {
-                let n: i64 = cluster
-                    .connect("postgres")
-                    .await?
-                    .query_one(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1",
-                        &[&TEMPLATE],
-                    )
-                    .await?
-                    .try_get(0)?;
-                anyhow::ensure!(n == 0, "{n} sessions still on the template");
-                Ok(())
-            })
-            .await?;
+            cluster.wait_until_unused(TEMPLATE).await?;
             anyhow::Ok(cluster)
         })
         .await;
@@ -425,9 +430,15 @@ pub struct TestDb {
 impl TestDb {
     /// A database holding the project schema (a copy of the template), and no rows.
     pub async fn new() -> TestDb {
+        TestDb::copy_of(TEMPLATE).await
+    }
+
+    /// A copy of the database `template` of the shared cluster, which nobody may be connected to
+    /// (for example the Healthchecks app's migrated schema, see [`crate::healthchecks`]).
+    pub async fn copy_of(template: &str) -> TestDb {
         let cluster = shared_cluster().await;
         let name = next_name();
-        let create = format!("CREATE DATABASE \"{name}\" TEMPLATE \"{TEMPLATE}\"");
+        let create = format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\"");
         let created = async {
             cluster
                 .connect("postgres")

@@ -105,12 +105,14 @@ fn ci() -> anyhow::Result<()> {
 
 fn test(extra: &[&str]) -> anyhow::Result<()> {
     let venv = ensure_venv(&target_dir())?;
+    let oracle_venv = ensure_oracle_venv(&target_dir())?;
     // Process tests run the real binaries; `cargo test` alone does not build them all.
     run(cargo().args(["build", "--workspace", "--bins"]))?;
     run(cargo()
         .args(["test", "--workspace"])
         .args(extra)
-        .env("HC_TEST_VENV", &venv))
+        .env("HC_TEST_VENV", &venv)
+        .env("HC_ORACLE_VENV", &oracle_venv))
 }
 
 fn fuzz(target: &str, secs: &str) -> anyhow::Result<()> {
@@ -159,6 +161,73 @@ fn ensure_venv(target: &Path) -> anyhow::Result<PathBuf> {
         .args(PYTHON_PACKAGES))?;
     std::fs::write(&stamp, wanted)?;
     Ok(venv)
+}
+
+/// Creates (or reuses) the venv that runs the Healthchecks app beside the repository
+/// (`../shared/oracle/healthchecks`, see its README) as an oracle; returns its directory.
+///
+/// Django 6.1 needs Python 3.12 or later: `python3.13` from `PATH`, else pyenv's.
+fn ensure_oracle_venv(target: &Path) -> anyhow::Result<PathBuf> {
+    let requirements = oracle_dir().join("requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements).with_context(|| {
+        format!(
+            "cannot read {} (the Healthchecks oracle is expected beside the repository)",
+            requirements.display()
+        )
+    })?;
+    let venv = target.join("hc-oracle-venv");
+    let stamp = venv.join("hc-requirements.txt");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(venv);
+    }
+    eprintln!(
+        "xtask: creating the Healthchecks oracle venv in {}",
+        venv.display()
+    );
+    std::fs::create_dir_all(target)?;
+    run(Command::new(python313()?)
+        .args(["-m", "venv", "--clear"])
+        .arg(&venv))?;
+    run(Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+        .arg(&requirements))?;
+    std::fs::write(&stamp, wanted)?;
+    Ok(venv)
+}
+
+/// A Python 3.13 interpreter: `python3.13` if it runs (a pyenv shim may not), else the newest
+/// pyenv 3.13 installation.
+fn python313() -> anyhow::Result<PathBuf> {
+    let on_path = Command::new("python3.13")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if on_path {
+        return Ok(PathBuf::from("python3.13"));
+    }
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".pyenv")))
+        .unwrap_or_default();
+    let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let name = entry.file_name().into_string().ok()?;
+            let python = entry.path().join("bin/python3.13");
+            (name.starts_with("3.13") && python.exists()).then_some(python)
+        })
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .context("no python3.13 found (on PATH or under pyenv): the Healthchecks oracle needs it")
+}
+
+/// The Healthchecks source used as an oracle, beside the repository.
+fn oracle_dir() -> PathBuf {
+    workspace_root().join("../shared/oracle/healthchecks")
 }
 
 /// `cargo` (the one running xtask) in the workspace root.

@@ -192,10 +192,14 @@ impl HttpClient {
             TransportError::fail(format!("Invalid HTTP method: {}", request.method))
         })?;
         let mut builder = hyper::Request::builder().method(method).uri(uri.clone());
-        let mut has_user_agent = false;
+        let (mut has_user_agent, mut has_accept) = (false, false);
         for (name, value) in &request.headers {
+            // An empty value removes curl's own header, as `Accept:` does on curl's command line.
             if name.eq_ignore_ascii_case("user-agent") {
                 has_user_agent = true;
+            }
+            if name.eq_ignore_ascii_case("accept") {
+                has_accept = true;
             }
             if value.is_empty() {
                 continue;
@@ -211,6 +215,10 @@ impl HttpClient {
                 hyper::header::USER_AGENT,
                 HeaderValue::from_static(DEFAULT_USER_AGENT),
             );
+        }
+        if !has_accept {
+            // curl's default, which Healthchecks' requests carry.
+            builder = builder.header(hyper::header::ACCEPT, HeaderValue::from_static("*/*"));
         }
         let body = Full::new(Bytes::from(request.body.clone().unwrap_or_default()));
         let request = builder

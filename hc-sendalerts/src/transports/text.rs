@@ -85,9 +85,20 @@ pub fn kind_display(ping: &Ping) -> String {
 }
 
 /// The "Last Ping" value of chat notifications: the kind and how long ago, as
-/// `Success, 10 minutes ago` (Healthchecks' `Ping.formatted_kind_created`).
+/// `Success, 10 minutes ago` (Healthchecks' `Ping.formatted_kind_created`), with plain spaces:
+/// Healthchecks replaces `naturaltime`'s no-break spaces in every chat text.
 pub fn formatted_kind_created(ping: &Ping, now: DateTime<Utc>) -> String {
-    format!("{}, {}", kind_display(ping), naturaltime(ping.created, now))
+    format!(
+        "{}, {}",
+        kind_display(ping),
+        plain_naturaltime(ping.created, now)
+    )
+}
+
+/// [`naturaltime`] with plain spaces, as Healthchecks' templated transports send it (their
+/// `Transport.tmpl` replaces every no-break space of the rendered text).
+pub fn plain_naturaltime(then: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    naturaltime(then, now).replace('\u{a0}', " ")
 }
 
 /// Django's `naturaltime` for a moment in the past: `now`, `a second ago`, `N minutes ago`, `an
