@@ -24,10 +24,54 @@ pub struct Alert {
     /// For an up flip: when the check went down, if the previous flip was a down flip
     /// ("The downtime lasted …" is `flip.created - down_since`).
     pub down_since: Option<DateTime<Utc>>,
-    /// Names (or codes, for unnamed checks) of the project's other checks that are down,
-    /// naturally sorted; `None` when the project has no other checks (§3.6 `down_checks`), and
-    /// always `None` for webhooks, which do not list them (not loaded, for speed).
-    pub other_down: Option<Vec<String>>,
+    /// The project's other checks that are down, in Healthchecks' order (`sortchecks(…,
+    /// "name")`); `None` when the project has no other checks (§3.6 `down_checks`), and always
+    /// `None` for webhooks, which do not list them (not loaded, for speed).
+    pub other_down: Option<Vec<OtherCheck>>,
+}
+
+/// Another down check of the project, as the chat kinds list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtherCheck {
+    /// `api_check.name`.
+    pub name: String,
+    /// `api_check.code`.
+    pub code: Uuid,
+    /// `api_check.last_ping`.
+    pub last_ping: Option<DateTime<Utc>>,
+}
+
+impl OtherCheck {
+    /// The name, or the code when it has none (`name_then_code`).
+    pub fn name_then_code(&self) -> String {
+        if self.name.is_empty() {
+            self.code.to_string()
+        } else {
+            self.name.clone()
+        }
+    }
+
+    /// Healthchecks' `natural_name_key`: the name lowercased and stripped, every run of digits
+    /// zero-padded to 8 (a sort by it is stable, so ties keep the database order).
+    pub fn natural_name_key(&self) -> String {
+        let name = self.name.trim().to_lowercase();
+        let mut key = String::with_capacity(name.len());
+        let mut chars = name.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c.is_ascii_digit() {
+                let mut run = String::from(c);
+                while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                    run.push(d);
+                }
+                let digits = run.trim_start_matches('0');
+                let digits = if digits.is_empty() { "0" } else { digits };
+                key.push_str(&format!("{digits:0>8}"));
+            } else {
+                key.push(c);
+            }
+        }
+        key
+    }
 }
 
 /// A row of `api_flip`.
@@ -120,9 +164,14 @@ impl Check {
     /// `unique_key`: sha1 of the first 16 hex digits of the code (§3.7), used in cloaked links
     /// so notifications never reveal the ping UUID.
     pub fn unique_key(&self) -> String {
-        let hex = self.code.simple().to_string();
-        crate::digest::sha1_hex(&hex.as_bytes()[..16])
+        unique_key(&self.code)
     }
+}
+
+/// `unique_key` of the check with `code`: sha1 of the first 16 hex digits of the code (§3.7).
+pub fn unique_key(code: &Uuid) -> String {
+    let hex = code.simple().to_string();
+    crate::digest::sha1_hex(&hex.as_bytes()[..16])
 }
 
 /// The project of a check, and its owner's preferences.

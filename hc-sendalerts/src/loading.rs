@@ -8,7 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
-use crate::alert::{Alert, Channel, Check, Flip, Ping, PingBody, Project};
+use crate::alert::{Alert, Channel, Check, Flip, OtherCheck, Ping, PingBody, Project};
 
 /// What a pending notification turned out to be.
 #[derive(Debug)]
@@ -50,7 +50,8 @@ const ALERT_SQL: &str = "SELECT n.code, n.channel_id, \
     lp.body_raw, lp.object_size, \
     pf.created, pf.new_status, \
     CASE WHEN ch.kind <> 'webhook' THEN \
-      (SELECT array_agg(CASE WHEN o.name = '' THEN o.code::text ELSE o.name END) \
+      (SELECT json_agg(json_build_array(o.name, o.code, \
+           (EXTRACT(EPOCH FROM o.last_ping) * 1000000)::int8) ORDER BY o.id) \
        FROM api_check o WHERE o.project_id = c.project_id AND o.id <> c.id AND o.status = 'down') END, \
     CASE WHEN ch.kind <> 'webhook' THEN \
       EXISTS (SELECT 1 FROM api_check o WHERE o.project_id = c.project_id AND o.id <> c.id) END, \
@@ -214,11 +215,11 @@ fn read_alert(row: &tokio_postgres::Row) -> anyhow::Result<Loaded> {
     // of this query in a project of a few hundred checks.
     let has_others = row.try_get::<_, Option<bool>>(57)?.unwrap_or(false);
     let other_down = if has_others {
-        let mut names: Vec<String> = row
-            .try_get::<_, Option<Vec<String>>>(56)?
-            .unwrap_or_default();
-        names.sort_by_key(|name| natural_key(name));
-        Some(names)
+        let listed = row.try_get::<_, Option<serde_json::Value>>(56)?;
+        let mut others = other_checks(listed.as_ref());
+        // Healthchecks' sortchecks(…, "name"): a stable sort by natural_name_key.
+        others.sort_by_cached_key(OtherCheck::natural_name_key);
+        Some(others)
     } else {
         None
     };
@@ -234,41 +235,55 @@ fn read_alert(row: &tokio_postgres::Row) -> anyhow::Result<Loaded> {
     })))
 }
 
-/// A sort key comparing runs of digits by value and other text case-insensitively, so "check 9"
-/// sorts before "check 10" (Healthchecks sorts names naturally).
-fn natural_key(name: &str) -> Vec<(u8, String, u128)> {
-    let mut key = Vec::new();
-    let mut chars = name.chars().peekable();
-    while let Some(&c) = chars.peek() {
-        let digits = c.is_ascii_digit();
-        let mut run = String::new();
-        while let Some(&c) = chars.peek() {
-            if c.is_ascii_digit() != digits {
-                break;
-            }
-            run.push(c);
-            chars.next();
-        }
-        if digits {
-            key.push((0, String::new(), run.parse().unwrap_or(u128::MAX)));
-        } else {
-            key.push((1, run.to_lowercase(), 0));
-        }
-    }
-    key
+/// The other down checks from their JSON list of `[name, code, last ping in µs]`.
+fn other_checks(listed: Option<&serde_json::Value>) -> Vec<OtherCheck> {
+    let Some(items) = listed.and_then(serde_json::Value::as_array) else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let name = item.get(0)?.as_str()?.to_owned();
+            let code = item.get(1)?.as_str()?.parse().ok()?;
+            let last_ping = item
+                .get(2)
+                .and_then(serde_json::Value::as_i64)
+                .and_then(DateTime::from_timestamp_micros);
+            Some(OtherCheck {
+                name,
+                code,
+                last_ping,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn named(names: &[&str]) -> Vec<String> {
+        let listed = json!(
+            names
+                .iter()
+                .map(|n| json!([n, Uuid::nil(), null]))
+                .collect::<Vec<_>>()
+        );
+        let mut others = other_checks(Some(&listed));
+        others.sort_by_cached_key(OtherCheck::natural_name_key);
+        others.into_iter().map(|o| o.name).collect()
+    }
 
     #[test]
-    fn names_sort_naturally() {
-        let mut names = vec!["check 10", "Check 9", "alpha", "check 100", "beta 2"];
-        names.sort_by_key(|name| natural_key(name));
+    fn names_sort_as_healthchecks_sorts_them() {
         assert_eq!(
-            names,
-            vec!["alpha", "beta 2", "Check 9", "check 10", "check 100"]
+            named(&["check 10", "Check 9", "alpha", "check 100", "beta 2", ""]),
+            ["", "alpha", "beta 2", "Check 9", "check 10", "check 100"]
         );
+        // Zero-padded digits compare as characters: "a1" is "a00000001", after "a-".
+        assert_eq!(named(&["a1", "a-"]), ["a-", "a1"]);
+        // Ties keep the database order.
+        assert_eq!(named(&["B", "b", " b "]), ["B", "b", " b "]);
     }
 }

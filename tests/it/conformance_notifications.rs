@@ -185,6 +185,10 @@ async fn add_project(
     // Up to three checks that flip (rate limits allow six messages a minute per channel), and
     // some that are down already or quietly up.
     let mut checks = Vec::new();
+    // Names differ within a project: Healthchecks lists other down checks of the same name in
+    // whatever order the database returns them.
+    let mut names = NAMES.to_vec();
+    names.shuffle(rng);
     let flipping = rng.gen_range(1..=3);
     let quiet = rng.gen_range(0..=3);
     for c in 0..flipping + quiet {
@@ -195,7 +199,7 @@ async fn add_project(
             _ => ("* * * * *", "UTC"),
         };
         let last_ping = ago(now, age(rng));
-        let name = pick(rng, NAMES);
+        let name = names[c];
         let mut spec = CheckSpec {
             project_id: Some(project.id),
             name: name.to_owned(),
@@ -509,8 +513,10 @@ async fn notification_labels(client: &Client) -> Vec<(String, String)> {
 
 /// The normalisations: values made at send time, the same in meaning on both sides.
 /// * notification codes → what they stand for (check, channel, status), in either spelling;
+/// * Matrix transaction ids (random in Healthchecks) → `<transaction id>`;
 /// * JSON request bodies are compared as JSON values (the serialiser's spacing, escapes and
-///   key order carry no meaning; `$JSON` inside a webhook's own template is compared as text);
+///   key order carry no meaning; `$JSON` inside a webhook's own template is compared as text),
+///   and Matrix's `formatted_body` is HTML, compared after [`html_layout`] as mails are;
 /// * `Content-Length` (the body is compared) and connection management headers are dropped;
 /// * mail headers set by the transport or the sink: `Message-ID`, `Date`, `Received`, MIME
 ///   boundaries.
@@ -524,7 +530,13 @@ fn normalise(text: &str, labels: &[(String, String)]) -> String {
 }
 
 fn request_text(r: &RecordedRequest) -> String {
-    let mut text = format!("{} {}\n", r.method, r.path);
+    let path = match r.path.rsplit_once("/m.room.message/") {
+        // Matrix transaction ids: random in Healthchecks, the notification code here (so a
+        // retried delivery is not shown twice).
+        Some((room, _)) => format!("{room}/m.room.message/<transaction id>"),
+        None => r.path.clone(),
+    };
+    let mut text = format!("{} {path}\n", r.method);
     let mut headers: Vec<(String, String)> = r
         .headers
         .iter()
@@ -550,7 +562,15 @@ fn request_text(r: &RecordedRequest) -> String {
         .header("content-type")
         .is_some_and(|t| t.starts_with("application/json"));
     match serde_json::from_slice::<serde_json::Value>(&r.body) {
-        Ok(value) if json => text.push_str(&serde_json::to_string_pretty(&value).unwrap()),
+        Ok(mut value) if json => {
+            // Matrix's HTML body: its layout whitespace as in mails.
+            if let Some(html) = value.get_mut("formatted_body") {
+                if let Some(text) = html.as_str() {
+                    *html = serde_json::Value::String(html_layout(text));
+                }
+            }
+            text.push_str(&serde_json::to_string_pretty(&value).unwrap());
+        }
         _ => text.push_str(&String::from_utf8_lossy(&r.body)),
     }
     text

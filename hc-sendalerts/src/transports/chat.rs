@@ -9,7 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use hc_core::config::{Secret, Vars};
 use hc_core::exit::ConfigError;
 
-use crate::alert::{Alert, Ping};
+use crate::alert::{Alert, OtherCheck, Ping};
 
 use super::http::{HttpRequest, expect_success};
 use super::{Settings, TransportError, Transports, text};
@@ -92,35 +92,24 @@ pub fn total_pings(ping: Option<&Ping>) -> String {
     ping.and_then(|ping| ping.n).unwrap_or(0).to_string()
 }
 
-/// Healthchecks' `hc_duration_for_sentence` for a downtime: "1 hour, 30 minutes".
+/// Healthchecks' `hc_duration_for_sentence` for a downtime: the two largest units of days,
+/// hours, minutes and seconds, the second even when zero ("1 day, 0 hours", "1 hour, 30
+/// minutes", "59 minutes, 0 seconds", "5 seconds").
 pub fn format_duration_for_sentence(duration: TimeDelta) -> String {
-    let secs = duration.num_seconds();
-    if secs < 60 {
-        return match secs {
-            1 => "1 second".to_owned(),
-            _ => format!("{} seconds", secs.max(0)),
-        };
+    let secs = duration.num_seconds().max(0);
+    let counted = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
+    let (mins, secs) = (secs / 60, secs % 60);
+    let (hours, mins) = (mins / 60, mins % 60);
+    let (days, hours) = (hours / 24, hours % 24);
+    if days > 0 {
+        format!("{}, {}", counted(days, "day"), counted(hours, "hour"))
+    } else if hours > 0 {
+        format!("{}, {}", counted(hours, "hour"), counted(mins, "minute"))
+    } else if mins > 0 {
+        format!("{}, {}", counted(mins, "minute"), counted(secs, "second"))
+    } else {
+        counted(secs, "second")
     }
-    duration_parts(secs).join(", ")
-}
-
-fn duration_parts(secs: i64) -> Vec<String> {
-    let mut rest = secs.max(0);
-    let mut parts = Vec::new();
-    for (size, one, many) in [
-        (86400, "day", "days"),
-        (3600, "hour", "hours"),
-        (60, "minute", "minutes"),
-    ] {
-        let count = rest / size;
-        rest %= size;
-        match count {
-            0 => {}
-            1 => parts.push(format!("1 {one}")),
-            _ => parts.push(format!("{count} {many}")),
-        }
-    }
-    parts
 }
 
 /// The last ping's body for the chat kinds: at most 1000 characters plus "\n[truncated]"
@@ -195,13 +184,10 @@ pub fn html_details(
     lines
 }
 
-/// The "other checks" part of the templates, one line each (`item` formats one check's name):
+/// The "other checks" part of the templates, one line each (`item` formats one check):
 /// nothing when the project has no other checks, "All the other checks are up.", more than ten
 /// as a count, else a heading and one line per check.
-///
-/// Healthchecks also shows each check's last ping and link; [`Alert::other_down`] carries names
-/// only, so the lines show the name.
-pub fn other_down_lines(alert: &Alert, item: impl Fn(&str) -> String) -> Vec<String> {
+pub fn other_down_lines(alert: &Alert, item: impl Fn(&OtherCheck) -> String) -> Vec<String> {
     let Some(others) = &alert.other_down else {
         return Vec::new();
     };
@@ -216,9 +202,25 @@ pub fn other_down_lines(alert: &Alert, item: impl Fn(&str) -> String) -> Vec<Str
         vec![format!("{} other checks are {word} down.", others.len())]
     } else {
         let mut lines = vec![format!("The following checks are {word} down:")];
-        lines.extend(others.iter().map(|name| item(name)));
+        lines.extend(others.iter().map(item));
         lines
     }
+}
+
+/// An other check's "last ping" phrase: `naturaltime` with plain spaces, or "never".
+pub fn other_last_ping(other: &OtherCheck, now: DateTime<Utc>) -> String {
+    other
+        .last_ping
+        .map_or_else(|| "never".to_owned(), |t| text::plain_naturaltime(t, now))
+}
+
+/// An other check's cloaked link.
+pub fn other_url(settings: &Settings, other: &OtherCheck) -> String {
+    format!(
+        "{}/cloaked/{}/",
+        settings.site_root,
+        crate::alert::unique_key(&other.code)
+    )
 }
 
 /// Django's HTML escaping (`&`, `<`, `>`, `"`, `'`), as its templates apply to every value.
@@ -364,6 +366,15 @@ pub(crate) mod tests {
     }
 
     /// Turns `alert` into an up alert after 90 minutes of downtime.
+    /// Another down check named `name`, last pinged an hour before [`now`].
+    pub(crate) fn other(name: &str) -> OtherCheck {
+        OtherCheck {
+            name: name.to_owned(),
+            code: uuid::Uuid::from_u128(0x5f1d_0000_0000_4000_8000_0000_0000_0001),
+            last_ping: Some(now() - TimeDelta::hours(1)),
+        }
+    }
+
     pub(crate) fn up(mut alert: Alert) -> Alert {
         alert.flip.old_status = "down".into();
         alert.flip.new_status = "up".into();
@@ -390,11 +401,17 @@ pub(crate) mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(format_duration_for_sentence(TimeDelta::days(8)), "8 days");
-        assert_eq!(
-            format_duration_for_sentence(TimeDelta::minutes(90)),
-            "1 hour, 30 minutes"
-        );
+        let check = |d: TimeDelta, expected: &str| {
+            assert_eq!(format_duration_for_sentence(d), expected);
+        };
+        check(TimeDelta::days(8), "8 days, 0 hours");
+        check(TimeDelta::days(1) + TimeDelta::minutes(90), "1 day, 1 hour");
+        check(TimeDelta::minutes(90), "1 hour, 30 minutes");
+        check(TimeDelta::hours(2), "2 hours, 0 minutes");
+        check(TimeDelta::seconds(59 * 60), "59 minutes, 0 seconds");
+        check(TimeDelta::seconds(61), "1 minute, 1 second");
+        check(TimeDelta::seconds(1), "1 second");
+        check(TimeDelta::zero(), "0 seconds");
     }
 
     #[test]
@@ -420,15 +437,13 @@ pub(crate) mod tests {
     #[test]
     fn other_down_variants() {
         let mut a = alert("x", "");
-        assert!(other_down_lines(&a, str::to_owned).is_empty());
+        let name = |o: &OtherCheck| o.name.clone();
+        assert!(other_down_lines(&a, name).is_empty());
         a.other_down = Some(vec![]);
+        assert_eq!(other_down_lines(&a, name), ["All the other checks are up."]);
+        a.other_down = Some((0..11).map(|i| other(&format!("Foobar #{i}"))).collect());
         assert_eq!(
-            other_down_lines(&a, str::to_owned),
-            ["All the other checks are up."]
-        );
-        a.other_down = Some((0..11).map(|i| format!("Foobar #{i}")).collect());
-        assert_eq!(
-            other_down_lines(&a, str::to_owned),
+            other_down_lines(&a, name),
             ["11 other checks are also down."]
         );
     }

@@ -1,6 +1,7 @@
 //! The `gotify` kind: a JSON message to `<url>/message?token=…` with a Markdown body and an
 //! optional priority per status (0 turns the status off).
 
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -52,24 +53,34 @@ pub async fn notify(transports: &Transports, alert: &Alert) -> Result<(), Transp
         GotifySpec::parse(&alert.channel.value).ok_or_else(|| chat::malformed_value("gotify"))?;
     chat::send(
         transports,
-        build_request(&spec, alert, &transports.settings),
+        build_request(&spec, alert, &transports.settings, Utc::now()),
     )
     .await
 }
 
 /// The POST to `<url>/message?token=…`.
-pub fn build_request(spec: &GotifySpec, alert: &Alert, settings: &Settings) -> HttpRequest {
+pub fn build_request(
+    spec: &GotifySpec,
+    alert: &Alert,
+    settings: &Settings,
+    now: DateTime<Utc>,
+) -> HttpRequest {
     let base = spec.url.trim_end_matches('/');
     let url = format!("{base}/message?token={}", chat::percent_encode(&spec.token));
-    chat::json_request("POST", url, &payload(spec, alert, settings), Vec::new())
+    chat::json_request(
+        "POST",
+        url,
+        &payload(spec, alert, settings, now),
+        Vec::new(),
+    )
 }
 
 /// The message.
-pub fn payload(spec: &GotifySpec, alert: &Alert, settings: &Settings) -> Value {
+pub fn payload(spec: &GotifySpec, alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value {
     let status = alert.flip.new_status.as_str();
     let mut payload = json!({
         "title": format!("{} is {}", alert.check.name_then_code(), status.to_uppercase()),
-        "message": message(alert, settings),
+        "message": message(alert, settings, now),
         "extras": {"client::display": {"contentType": "text/markdown"}},
     });
     if let Some(priority) = spec.priority(status) {
@@ -79,7 +90,7 @@ pub fn payload(spec: &GotifySpec, alert: &Alert, settings: &Settings) -> Value {
 }
 
 /// The Markdown body.
-pub fn message(alert: &Alert, settings: &Settings) -> String {
+pub fn message(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> String {
     let link = format!(
         "[{}]({})",
         escape_html(&alert.check.name_then_code()),
@@ -96,7 +107,14 @@ pub fn message(alert: &Alert, settings: &Settings) -> String {
             lines.push(sentence);
         }
     }
-    let others = chat::other_down_lines(alert, |name| format!("- {}", escape_html(name)));
+    let others = chat::other_down_lines(alert, |other| {
+        format!(
+            "- [{}]({}) (last ping: {})",
+            escape_html(&other.name_then_code()),
+            chat::other_url(settings, other),
+            chat::other_last_ping(other, now)
+        )
+    });
     if !others.is_empty() {
         lines.push(String::new());
         lines.extend(others);
@@ -107,11 +125,11 @@ pub fn message(alert: &Alert, settings: &Settings) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transports::chat::tests::{alert, settings, up};
+    use crate::transports::chat::tests::{alert, now, other, settings, up};
 
     fn request(value: &str, a: &Alert) -> (HttpRequest, Value) {
         let spec = GotifySpec::parse(value).expect("a valid value");
-        let request = build_request(&spec, a, &settings());
+        let request = build_request(&spec, a, &settings(), now());
         let body = serde_json::from_slice(request.body.as_deref().unwrap_or_default())
             .expect("a JSON body");
         (request, body)
@@ -175,8 +193,12 @@ mod tests {
     fn lists_other_down_checks() {
         let value = r#"{"url": "https://example.org", "token": "abc"}"#;
         let mut a = alert("gotify", value);
-        a.other_down = Some(vec!["Foobar".into()]);
-        let m = message(&a, &settings());
-        assert!(m.contains("The following checks are also down:\n- Foobar"));
+        let foobar = other("Foobar");
+        a.other_down = Some(vec![foobar.clone()]);
+        let m = message(&a, &settings(), now());
+        let url = chat::other_url(&settings(), &foobar);
+        assert!(m.ends_with(&format!(
+            "The following checks are also down:\n- [Foobar]({url}) (last ping: an hour ago)"
+        )));
     }
 }

@@ -58,7 +58,8 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
 
 /// The plain-text body: one sentence, and for an up flip after a down flip the downtime.
 pub fn plain(alert: &Alert) -> String {
-    let name = alert.check.name_then_code();
+    // Django escapes the name in this template too, although the text is not HTML.
+    let name = escape_html(&alert.check.name_then_code());
     if alert.flip.new_status == "down" {
         format!("{name} is DOWN{}.", chat::reason_in_parens(alert))
     } else {
@@ -88,7 +89,11 @@ pub fn formatted(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Stri
             chat::reason_in_parens(alert)
         )
     } else {
-        with_downtime(format!("🟢 The check {link} is <b>UP</b>."), alert)
+        let mut up = format!("🟢 The check {link} is <b>UP</b>.");
+        if let Some(downtime) = chat::downtime_sentence(alert) {
+            up.push_str(&format!("\n<br>{downtime}"));
+        }
+        up
     };
     out.push_str("<br>\n<br>\n");
     if !alert.project.name.is_empty() {
@@ -136,7 +141,14 @@ pub fn formatted(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Stri
             escape_html(&body)
         ));
     }
-    let others = chat::other_down_lines(alert, |name| format!("<li>{}</li>", escape_html(name)));
+    let others = chat::other_down_lines(alert, |other| {
+        format!(
+            "<li><a href=\"{}\">{}</a> (last ping: {})</li>",
+            chat::other_url(settings, other),
+            escape_html(&other.name_then_code()),
+            chat::other_last_ping(other, now)
+        )
+    });
     if let Some((heading, items)) = others.split_first() {
         out.push_str(&format!("<br>\n{heading}<br>\n"));
         if !items.is_empty() {
@@ -150,7 +162,7 @@ pub fn formatted(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Stri
 mod tests {
     use super::*;
     use crate::alert::PingBody;
-    use crate::transports::chat::tests::{alert, now, settings, up};
+    use crate::transports::chat::tests::{alert, now, other, settings, up};
 
     #[test]
     fn request() {
@@ -198,7 +210,8 @@ mod tests {
     #[test]
     fn up_with_body_and_others() {
         let mut a = up(alert("matrix", "!a:b"));
-        a.other_down = Some(vec!["Bar <1>".into()]);
+        let bar = other("Bar <1>");
+        a.other_down = Some(vec![bar.clone()]);
         if let Some(ping) = a.last_ping.as_mut() {
             ping.body = PingBody::Inline(b"a < b".to_vec());
         }
@@ -207,12 +220,12 @@ mod tests {
             "Foo is now UP. The downtime lasted 1 hour, 30 minutes."
         );
         let html = formatted(&a, &settings(), now());
-        assert!(html.contains("is <b>UP</b>. The downtime lasted 1 hour, 30 minutes."));
+        assert!(html.contains("is <b>UP</b>.\n<br>The downtime lasted 1 hour, 30 minutes."));
         assert!(html.contains("<pre>a &lt; b</pre>"));
-        assert!(
-            html.contains(
-                "The following checks are still down:<br>\n<ul><li>Bar &lt;1&gt;</li></ul>"
-            )
-        );
+        assert!(html.contains(&format!(
+            "The following checks are still down:<br>\n<ul><li><a href=\"{}\">Bar &lt;1&gt;</a> \
+                 (last ping: an hour ago)</li></ul>",
+            chat::other_url(&settings(), &bar)
+        )));
     }
 }

@@ -154,7 +154,13 @@ pub fn message(alert: &Alert, now: DateTime<Utc>) -> String {
         "**Last Ping:** {}",
         chat::last_ping_text(ping, now)
     ));
-    let others = chat::other_down_lines(alert, |name| format!("• **{}**", escape_html(name)));
+    let others = chat::other_down_lines(alert, |other| {
+        format!(
+            "• **{}** (last ping: {})",
+            escape_html(&other.name_then_code()),
+            chat::other_last_ping(other, now)
+        )
+    });
     if !others.is_empty() {
         lines.push(String::new());
         lines.extend(others);

@@ -130,10 +130,10 @@ pub fn build_request(
         ),
         ("html", "1".to_owned()),
         ("priority", priority.to_string()),
-        ("url", chat::check_url(settings, alert)),
-        ("url_title", format!("View on {}", settings.site_name)),
         // Emergencies are cancelled by this tag when the check comes back up.
         ("tags", alert.check.unique_key()),
+        ("url", chat::check_url(settings, alert)),
+        ("url_title", format!("View on {}", settings.site_name)),
     ];
     if priority == EMERGENCY {
         fields.push((
@@ -151,33 +151,32 @@ pub fn build_request(
 
 /// The HTML body.
 pub fn message(alert: &Alert, now: DateTime<Utc>) -> String {
-    let check = &alert.check;
-    let name = escape_html(&check.name_then_code());
+    // The title names the check and its status; the message starts with the reason or the
+    // downtime, and the text is trimmed as Healthchecks' `tmpl` trims it.
     let mut lines = Vec::new();
     if alert.flip.new_status == "down" {
-        lines.push(format!("The check <b>{name}</b> is DOWN."));
-        // Healthchecks' Pushover message names the reason on a line of its own.
         if let Some(reason) = text::reason_long(&alert.flip.reason) {
             lines.push(format!("Reason: {reason}."));
         }
-    } else {
-        let mut line = format!("The check <b>{name}</b> is now UP.");
-        if let Some(sentence) = chat::downtime_sentence(alert) {
-            line.push(' ');
-            line.push_str(&sentence);
-        }
-        lines.push(line);
+    } else if let Some(sentence) = chat::downtime_sentence(alert) {
+        lines.push(sentence);
     }
     lines.push(String::new());
     lines.extend(chat::html_details(alert, now, |schedule| {
         format!("<code>{schedule}</code>")
     }));
-    let others = chat::other_down_lines(alert, |name| format!("• {}", escape_html(name)));
+    let others = chat::other_down_lines(alert, |other| {
+        format!(
+            "• <b>{}</b> (last ping: {})",
+            escape_html(&other.name_then_code()),
+            chat::other_last_ping(other, now)
+        )
+    });
     if !others.is_empty() {
         lines.push(String::new());
         lines.extend(others);
     }
-    lines.join("\n")
+    lines.join("\n").trim().to_owned()
 }
 
 #[cfg(test)]
@@ -267,10 +266,7 @@ mod tests {
         assert!(m.contains("112233") && m.contains("10 minutes ago"), "{m}");
         assert!(!m.contains("All the other checks are up."));
         assert!(
-            m.starts_with(
-                "The check <b>Foo</b> is DOWN.\n\
-                 Reason: success signal did not arrive on time, grace time passed.\n"
-            ),
+            m.starts_with("Reason: success signal did not arrive on time, grace time passed.\n\n"),
             "{m}"
         );
     }

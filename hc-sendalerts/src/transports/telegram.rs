@@ -177,12 +177,8 @@ pub fn message(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> String
         let reason = chat::reason_in_parens(alert);
         lines.push(format!("🔴 The check {link} is <b>DOWN</b>{reason}."));
     } else {
-        let mut line = format!("🟢 The check {link} is now <b>UP</b>.");
-        if let Some(sentence) = chat::downtime_sentence(alert) {
-            line.push(' ');
-            line.push_str(&sentence);
-        }
-        lines.push(line);
+        lines.push(format!("🟢 The check {link} is now <b>UP</b>."));
+        lines.extend(chat::downtime_sentence(alert));
     }
     lines.push(String::new());
     lines.extend(chat::html_details(alert, now, |schedule| {
@@ -193,7 +189,14 @@ pub fn message(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> String
         lines.push("<b>Last Ping Body:</b>".to_owned());
         lines.push(format!("<pre>{}</pre>", escape_html(&body)));
     }
-    let others = chat::other_down_lines(alert, |name| format!("- {}", escape_html(name)));
+    let others = chat::other_down_lines(alert, |other| {
+        format!(
+            "- <a href=\"{}\">{}</a> (last ping: {})",
+            chat::other_url(settings, other),
+            escape_html(&other.name_then_code()),
+            chat::other_last_ping(other, now)
+        )
+    });
     if !others.is_empty() {
         lines.push(String::new());
         lines.extend(others);
@@ -256,7 +259,7 @@ mod tests {
             ping.body = PingBody::Inline(b"<b>bold</b>\nfoo & bar".to_vec());
         }
         let m = message(&a, &settings(), now());
-        assert!(m.contains("is now <b>UP</b>. The downtime lasted 1 hour, 30 minutes."));
+        assert!(m.contains("is now <b>UP</b>.\nThe downtime lasted 1 hour, 30 minutes.\n\n"));
         assert!(
             m.contains("<b>Last Ping Body:</b>\n<pre>&lt;b&gt;bold&lt;/b&gt;\nfoo &amp; bar</pre>")
         );
