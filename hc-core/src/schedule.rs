@@ -13,7 +13,8 @@ use chrono::{DateTime, Utc};
 
 pub use zone::Zone;
 
-/// How far ahead iteration looks before it concludes a schedule never fires again.
+/// How far ahead cron iteration looks before it concludes a schedule never fires again
+/// (cronsim's limit). OnCalendar searches as far as systemd does: up to the end of 2199.
 pub const HORIZON_YEARS: i32 = 50;
 
 /// An error a user can act on: why an expression was rejected or cannot be evaluated.
@@ -77,7 +78,8 @@ impl Schedule {
         &self.zone
     }
 
-    /// The first fire time strictly after `after`, or `None` when there is none within the horizon.
+    /// The first fire time strictly after `after`, or `None` when there is none within the
+    /// engine's horizon (cron: 50 years; OnCalendar: systemd's, the end of 2199).
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         // Fire times are whole seconds: flooring the start keeps "strictly after" exact.
         let t = after.timestamp();

@@ -307,6 +307,18 @@ mod tests {
     }
 
     #[test]
+    fn oncalendar_fires_as_far_ahead_as_systemd() {
+        // systemd finds `2100-02-28 00:00` from 2024; the check is up until then.
+        let check = oncalendar("2100-02-28 00:00", "UTC", "2024-01-01T00:00:00Z");
+        assert_eq!(
+            check.grace_start(false).unwrap(),
+            Some(t("2100-02-28T00:00:00Z"))
+        );
+        check_status(&check, "2099-01-01T00:00:00Z", Status::Up);
+        check_status(&check, "2100-02-28T01:00:00Z", Status::Down);
+    }
+
+    #[test]
     fn cron_uses_the_checks_zone() {
         // Australia/Brisbane is UTC+10 all year: midnight there is 14:00 UTC.
         let check = cron("0 0 * * *", "Australia/Brisbane", "2020-01-01T00:00:00Z");

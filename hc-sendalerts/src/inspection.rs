@@ -63,15 +63,19 @@ pub fn answer(line: &str) -> Value {
     };
     let id = request.get("id").cloned().unwrap_or(Value::Null);
     match next_times(&request) {
-        Ok(next) if next.is_empty() => {
+        // Each engine has its horizon: cron's 50 years, OnCalendar's systemd's last year.
+        Ok((ScheduleKind::Cron, next)) if next.is_empty() => {
             json!({"id": id, "error": "no fire time within 50 years"})
         }
-        Ok(next) => json!({"id": id, "next": next}),
+        Ok((ScheduleKind::OnCalendar, next)) if next.is_empty() => {
+            json!({"id": id, "error": "no fire time before 2200 (where systemd stops searching)"})
+        }
+        Ok((_, next)) => json!({"id": id, "next": next}),
         Err(error) => json!({"id": id, "error": error}),
     }
 }
 
-fn next_times(request: &Value) -> Result<Vec<String>, String> {
+fn next_times(request: &Value) -> Result<(ScheduleKind, Vec<String>), String> {
     let Some(object) = request.as_object() else {
         return Err("malformed request: not a JSON object".into());
     };
@@ -109,11 +113,12 @@ fn next_times(request: &Value) -> Result<Vec<String>, String> {
         Some(_) => return Err("\"start\" must be an RFC 3339 string".into()),
     };
     let zone = schedule.zone();
-    Ok(schedule
+    let next = schedule
         .iter_after(start)
         .take(usize::try_from(n).unwrap_or(usize::MAX))
         .map(|t| format_in_zone(t, zone))
-        .collect())
+        .collect();
+    Ok((kind, next))
 }
 
 /// Parses an RFC 3339 start; a time without an offset is read as wall time in `zone`
@@ -210,6 +215,23 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["id"], 1);
         assert_eq!(lines[1]["id"], 2);
+    }
+
+    #[test]
+    fn each_engine_says_where_its_search_ended() {
+        check(
+            r#"{"id": 7, "expr": "0 0 1 1 *", "start": "2024-01-01T00:00:00Z", "n": 1}"#,
+            json!({"id": 7, "next": ["2025-01-01T00:00:00+00:00"]}),
+        );
+        check(
+            r#"{"id": 8, "expr": "2020-01-01", "kind": "oncalendar", "start": "2024-01-01T00:00:00Z"}"#,
+            json!({"id": 8, "error": "no fire time before 2200 (where systemd stops searching)"}),
+        );
+        // OnCalendar searches as far as systemd does.
+        check(
+            r#"{"id": 9, "expr": "2100-02-28 00:00", "kind": "oncalendar", "start": "2024-01-01T00:00:00Z"}"#,
+            json!({"id": 9, "next": ["2100-02-28T00:00:00+00:00"]}),
+        );
     }
 
     #[test]

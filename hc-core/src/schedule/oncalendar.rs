@@ -37,18 +37,34 @@
 //!   12:00:05; fire times here are whole seconds, so a fire is reported as the second it falls in,
 //!   several fires within one second count once, and a fire inside the start's own second is not
 //!   "strictly after" it.
-//! * **Zone abbreviations** (not copied): systemd reads a trailing `EST`/`EDT` that equals the
-//!   local zone's own abbreviation as a DST flag; we read a trailing word only as `UTC` or as a
-//!   zone file name (`EST` is a fixed −05:00 zone there).
+//! * **Zone abbreviations** (refused): systemd reads a trailing word equal to one of the local
+//!   zone's own abbreviations (glibc's `tzname`, in any case: `EST`/`EDT` under New York,
+//!   `IST`/`GMT` under Dublin, `+1030`/`+11` under Lord Howe) as a DST flag for local time, and
+//!   its search with that flag set gives odd results (`12:00 EST` in New York in July never
+//!   elapses). Here the check's zone plays the local zone, and such a line is refused with an
+//!   error naming the zone to use instead; it is never read as a zone file (`EST` is a fixed
+//!   −05:00 file). Which abbreviations glibc has in `tzname` depends on its state; we take the
+//!   zone's current ones (its POSIX TZ string), so a line systemd reads as a zone file in a zone
+//!   whose abbreviations changed in the past can be refused too.
 //!
-//! Other deliberate limits: lines are trimmed and empty lines skipped (systemd rejects leading or
-//! trailing blanks), a line may hold at most 1024 characters, and iteration stops at the 50-year
-//! horizon or at systemd's last year, 2199.
+//! Trailing zones are otherwise systemd's: ` UTC` in any case, or a zone file name
+//! (`Europe/Riga`, `Etc/GMT-5`); systemd 252 has no numeric offsets (`+05:00` is refused, with a
+//! message saying so). A line is taken as systemd takes its argument: leading whitespace is
+//! refused, and runs of spaces are allowed only where systemd skips them, after the weekdays and
+//! after the date (so `Mon ` is valid, `12:00 ` and `daily ` are not); tabs are never blanks.
+//! Empty lines between expressions are skipped.
+//!
+//! **`~` days** (copied): systemd refuses days more than 28 days from the end of the month, and
+//! its check lowers that limit by 3 for each further item of the sorted chain, so `*-*~16,23` is
+//! valid and `*-*~23,27` is not; the parser refuses exactly what systemd refuses.
+//! Other deliberate limits: a line may hold at most 1024 characters and a schedule 64 lines.
+//! The search goes as far as systemd's (fire times up to the end of 2199, within its 1000 search
+//! steps), so `2100-02-28 00:00` fires once; cron keeps its 50-year horizon.
 
 mod parse;
 
 use super::zone::LocalInstants;
-use super::{HORIZON_YEARS, ScheduleError, Zone, calendar};
+use super::{ScheduleError, Zone, calendar};
 
 const USEC_PER_SEC: i64 = 1_000_000;
 
@@ -66,12 +82,13 @@ pub struct OnCalendar {
 
 impl OnCalendar {
     /// Parses one expression per non-empty line; a line's trailing zone overrides `default_zone`.
+    /// Lines are taken as they are: leading or trailing whitespace is an error, as in systemd.
     pub fn parse(text: &str, default_zone: &Zone) -> Result<OnCalendar, ScheduleError> {
         if text.len() > MAX_LINES * parse::MAX_LINE {
             return Err(ScheduleError::new("OnCalendar schedule is too long"));
         }
         let mut specs = Vec::new();
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        for line in text.lines().filter(|l| !l.is_empty()) {
             if specs.len() == MAX_LINES {
                 return Err(ScheduleError::new(format!(
                     "OnCalendar schedule has more than {MAX_LINES} lines"
@@ -85,7 +102,8 @@ impl OnCalendar {
         Ok(OnCalendar { specs })
     }
 
-    /// The first fire time (Unix seconds) strictly after `after`, within the horizon.
+    /// The first fire time (Unix seconds) strictly after `after`, or `None` when systemd would
+    /// say "never" (nothing before 2200) or give up (its 1000 search steps).
     pub fn next_after(&self, after: i64) -> Option<i64> {
         self.specs.iter().filter_map(|s| s.next_after(after)).min()
     }
@@ -302,16 +320,16 @@ impl Spec {
         let mut clock = Clock { zone, guess: 0 };
         clock.guess = clock.offset(start);
         let first = clock.local_tm(start);
-        let horizon = first.year + i64::from(HORIZON_YEARS);
         // The microseconds are dropped: a fire at x.5 s is reported as second x, which is never
         // before `start` because the search only moves forward from it.
-        let (tm, _usec) = self.find_next(&mut clock, first, horizon)?;
+        let (tm, _usec) = self.find_next(&mut clock, first)?;
         let (t, _) = clock.mktime(&tm);
         (t > after).then_some(t)
     }
 
     /// systemd's field-by-field search. Returns the local time and its microseconds.
-    fn find_next(&self, clock: &mut Clock<'_>, first: Tm, horizon: i64) -> Option<(Tm, i64)> {
+    /// It ends at systemd's last year (`within_bounds`) or after its 1000 steps, whichever first.
+    fn find_next(&self, clock: &mut Clock<'_>, first: Tm) -> Option<(Tm, i64)> {
         let mut c = first;
         let mut usec: i64 = 0;
         // Debian's systemd 252 (252.38 and later) carries the fix for searches that DST
@@ -327,9 +345,6 @@ impl Spec {
             } else {
                 Tm { isdst: -1, ..norm }
             };
-            if c.year > horizon {
-                return None;
-            }
 
             let (r, v) = find_matching(self.year.as_deref(), c.year, None)?;
             c.year = v;
@@ -338,7 +353,7 @@ impl Spec {
                 c.mday = 1;
                 (c.hour, c.min, c.sec, usec) = (0, 0, 0, 0);
             }
-            if c.year > horizon || !matches!(within_bounds(clock, &mut c), Bounds::Good) {
+            if !matches!(within_bounds(clock, &mut c), Bounds::Good) {
                 return None;
             }
 
@@ -593,6 +608,14 @@ mod tests {
         assert!(!err.message().is_empty());
     }
 
+    /// `text` in zone `tz` is refused with a message containing `why`.
+    #[track_caller]
+    fn check_error(tz: &str, text: &str, why: &str) {
+        let zone = Zone::from_name(tz).unwrap();
+        let err = OnCalendar::parse(text, &zone).unwrap_err();
+        assert!(err.message().contains(why), "{text:?} in {tz}: {err}");
+    }
+
     #[track_caller]
     fn check_accepted(text: &str) {
         OnCalendar::parse(text, &Zone::utc()).unwrap();
@@ -630,6 +653,12 @@ mod tests {
             "12:00 Mars/Olympus",
             "",
             "  \n ",
+            "12:00 +05:00",
+            "12:00 +0500",
+            "12:00 Z",
+            "secondly",
+            "annualy",
+            "semiannual",
         ] {
             check_rejected(text);
         }
@@ -654,6 +683,12 @@ mod tests {
             "12:00 utc",
             "daily GMT",
             "hourly Europe/Riga",
+            "*-*~20/15",
+            "*-*~2..28/27",
+            "10..2011/7-01-01",
+            "Mon  12:00",
+            "Mon 2024-01-01  12:00",
+            "12:00 EST",
         ] {
             check_accepted(text);
         }
@@ -680,6 +715,36 @@ mod tests {
             "99-01-01",
             "1998-06-01T00:00:00Z",
             &["1999-01-01T00:00:00+00:00"],
+        );
+    }
+
+    #[test]
+    fn every_shorthand_spelling_in_any_case() {
+        // systemd 252's whole list, `anually` (its old misspelling) included.
+        for (text, first) in [
+            ("minutely", "2024-01-01T00:01:00+00:00"),
+            ("HOURLY", "2024-01-01T01:00:00+00:00"),
+            ("Daily", "2024-01-02T00:00:00+00:00"),
+            ("monthly", "2024-02-01T00:00:00+00:00"),
+            ("weekly", "2024-01-08T00:00:00+00:00"),
+            ("yearly", "2025-01-01T00:00:00+00:00"),
+            ("annually", "2025-01-01T00:00:00+00:00"),
+            ("anually", "2025-01-01T00:00:00+00:00"),
+            ("ANUALLY", "2025-01-01T00:00:00+00:00"),
+            ("quarterly", "2024-04-01T00:00:00+00:00"),
+            ("semiannually", "2024-07-01T00:00:00+00:00"),
+            ("Semi-Annually", "2024-07-01T00:00:00+00:00"),
+            ("biannually", "2024-07-01T00:00:00+00:00"),
+            ("bi-annually", "2024-07-01T00:00:00+00:00"),
+            ("semi-annually UTC", "2024-07-01T00:00:00+00:00"),
+        ] {
+            check("UTC", text, "2024-01-01T00:00:00Z", &[first]);
+        }
+        check(
+            "America/New_York",
+            "BiAnnually",
+            "2024-01-01T05:00:00Z",
+            &["2024-07-01T00:00:00-04:00", "2025-01-01T00:00:00-05:00"],
         );
     }
 
@@ -718,6 +783,190 @@ mod tests {
             "*-*-1/10",
             "2024-01-31T12:00:00Z",
             &["2024-02-01T00:00:00+00:00", "2024-02-11T00:00:00+00:00"],
+        );
+    }
+
+    #[test]
+    fn days_from_the_end_stop_at_28() {
+        // systemd refuses `~` days more than 28 days from the end of the month.
+        for text in [
+            "*-02~29",
+            "*-*~31",
+            "*~29",
+            "2024-02~29",
+            "*-*~1..29",
+            "*-*~29..30",
+            "*-*~28,29",
+            "*-*~28/28",
+            "*-*~15/15",
+            "*-*~0..5",
+            "*-*~2..29/27",
+        ] {
+            check_error("UTC", text, "");
+        }
+        check_error("UTC", "*-*~31", "must be 1..28");
+        // systemd's check lowers the limit by 3 for each further item, in sorted order.
+        for text in [
+            "*-*~23,27",
+            "*-*~27,16,23",
+            "*-*~1,28",
+            "*-*~1,2,3,4,5,6,7,8,9",
+            "*-*~1,2..27",
+            "*-*~5,5,27",
+            "*-*~1,25/25",
+            "*-*~1,3,23",
+        ] {
+            check_error("UTC", text, "3 fewer for each further one");
+        }
+        for text in [
+            "*-*~16,23",
+            "*-*~1,2,3,4,5,6,7",
+            "*-*~1..28,2",
+            "*-*~1,2..25",
+            "*-*~1,25/24",
+            "*-*~1,3,22",
+            "*-*~5..9,5/2",
+        ] {
+            check_accepted(text);
+        }
+        check(
+            "UTC",
+            "*-*~16,23",
+            "2024-01-01T00:00:00Z",
+            &["2024-01-09T00:00:00+00:00", "2024-01-16T00:00:00+00:00"],
+        );
+        check(
+            "UTC",
+            "*-02~28",
+            "2024-01-01T00:00:00Z",
+            &["2024-02-02T00:00:00+00:00", "2025-02-01T00:00:00+00:00"],
+        );
+        // An open step counts forward from the day counted back (systemd's answers).
+        check(
+            "UTC",
+            "*-*~20/15",
+            "2024-01-01T00:00:00Z",
+            &[
+                "2024-01-12T00:00:00+00:00",
+                "2024-01-27T00:00:00+00:00",
+                "2024-02-10T00:00:00+00:00",
+            ],
+        );
+        check(
+            "UTC",
+            "*-*~2..28/27",
+            "2024-01-01T00:00:00Z",
+            &["2024-01-30T00:00:00+00:00", "2024-02-28T00:00:00+00:00"],
+        );
+        check(
+            "UTC",
+            "*-02~1..28/9",
+            "2024-01-01T00:00:00Z",
+            &[
+                "2024-02-02T00:00:00+00:00",
+                "2024-02-11T00:00:00+00:00",
+                "2024-02-20T00:00:00+00:00",
+            ],
+        );
+    }
+
+    #[test]
+    fn whitespace_is_systemds() {
+        for text in [
+            " daily",
+            "daily ",
+            "12:00 ",
+            " 12:00",
+            "12:00\t",
+            "daily  UTC",
+            "Mon\t",
+        ] {
+            check_error("UTC", text, "");
+        }
+        check_error("UTC", " daily", "leading whitespace");
+        check_error("UTC", "08:00\n  09:00", "leading whitespace");
+        check_error("UTC", "12:00\r", "trailing whitespace");
+        check_error("UTC", "daily ", "trailing whitespace");
+        check_error("UTC", "Mon UTC ", "trailing whitespace");
+        check_error("UTC", "2024-01-05 12:00 ", "trailing whitespace");
+        // systemd skips spaces after weekdays and after a date, also at the end.
+        check(
+            "UTC",
+            "Mon ",
+            "2024-01-01T00:00:00Z",
+            &["2024-01-08T00:00:00+00:00", "2024-01-15T00:00:00+00:00"],
+        );
+        check(
+            "UTC",
+            "Mon,  ",
+            "2024-01-01T00:00:00Z",
+            &["2024-01-08T00:00:00+00:00"],
+        );
+        check(
+            "UTC",
+            "2024-01-05  ",
+            "2024-01-01T00:00:00Z",
+            &["2024-01-05T00:00:00+00:00"],
+        );
+        // Runs of spaces are allowed after the weekdays and after the date, nowhere else.
+        check_error("UTC", "Mon,  Tue 12:00", "");
+        check_error("UTC", "daily  Europe/Riga", "");
+        check(
+            "UTC",
+            "Mon  2024-01-01  12:00",
+            "2023-12-01T00:00:00Z",
+            &["2024-01-01T12:00:00+00:00"],
+        );
+        // Windows line ends are line ends.
+        check(
+            "UTC",
+            "12:00\r\n08:00\r\n",
+            "2024-01-01T00:00:00Z",
+            &["2024-01-01T08:00:00+00:00", "2024-01-01T12:00:00+00:00"],
+        );
+    }
+
+    #[test]
+    fn zone_forms() {
+        // systemd 252 has no numeric offsets.
+        check_error("UTC", "12:00 +05:00", "numeric UTC offsets");
+        check_error("UTC", "12:00 -0330", "numeric UTC offsets");
+        check_error(
+            "UTC",
+            "12:00 Mars/Olympus",
+            "unknown time zone \"Mars/Olympus\"",
+        );
+        // The local zone's abbreviations are systemd's DST flag: refused, in any case.
+        check_error("America/New_York", "12:00 EST", "abbreviation \"EST\"");
+        check_error("America/New_York", "12:00 est", "abbreviation");
+        check_error("America/New_York", "daily EDT", "America/New_York");
+        check_error("Europe/Dublin", "12:00 GMT", "abbreviation");
+        check_error("Australia/Lord_Howe", "12:00 +11", "abbreviation");
+        // Only a whole last word counts, and only the local zone's.
+        check_error("America/New_York", "12:00 xEST", "unknown time zone");
+        check(
+            "America/New_York",
+            "12:00 Etc/GMT+5",
+            "2024-01-01T05:00:00Z",
+            &["2024-01-01T12:00:00-05:00"],
+        );
+        check(
+            "UTC",
+            "12:00 EST",
+            "2024-01-01T00:00:00Z",
+            &["2024-01-01T17:00:00+00:00"],
+        );
+        check(
+            "Europe/Berlin",
+            "12:00 GMT",
+            "2024-01-01T00:00:00Z",
+            &["2024-01-01T13:00:00+01:00"],
+        );
+        check(
+            "UTC",
+            "12:00 UtC",
+            "2024-01-01T00:00:00Z",
+            &["2024-01-01T12:00:00+00:00"],
         );
     }
 
@@ -980,7 +1229,7 @@ mod tests {
     fn each_line_has_its_own_zone_and_the_earliest_wins() {
         check(
             "Europe/Riga",
-            "12:00 UTC\n\n  09:00  \n",
+            "12:00 UTC\n\n09:00\n",
             "2024-01-01T00:00:00Z",
             &["2024-01-01T09:00:00+02:00", "2024-01-01T14:00:00+02:00"],
         );
@@ -1004,15 +1253,47 @@ mod tests {
     }
 
     #[test]
-    fn never_within_the_horizon() {
+    fn the_horizon_is_systemds_last_year() {
+        // systemd searches up to the end of 2199 (answers of `systemd-analyze calendar`).
         check_never("*-02-30", "2024-01-01T00:00:00Z");
         check_never("2020-01-01", "2024-01-01T00:00:00Z");
-        check_never("2090-01-01", "2024-01-01T00:00:00Z");
         check(
             "UTC",
-            "2070-01-01",
+            "2100-02-28 00:00",
             "2024-01-01T00:00:00Z",
-            &["2070-01-01T00:00:00+00:00"],
+            &["2100-02-28T00:00:00+00:00"],
+        );
+        check_never("2100-02-28 00:00", "2100-02-28T00:00:00Z");
+        check(
+            "UTC",
+            "2090-01-01",
+            "2024-01-01T00:00:00Z",
+            &["2090-01-01T00:00:00+00:00"],
+        );
+        check(
+            "UTC",
+            "2199-12-31 23:59:59",
+            "2024-01-01T00:00:00Z",
+            &["2199-12-31T23:59:59+00:00"],
+        );
+        check(
+            "UTC",
+            "Mon *-02-29",
+            "2024-01-01T00:00:00Z",
+            &["2044-02-29T00:00:00+00:00", "2072-02-29T00:00:00+00:00"],
+        );
+        check(
+            "UTC",
+            "2199-*-* 00:00",
+            "2024-01-01T00:00:00Z",
+            &["2199-01-01T00:00:00+00:00", "2199-01-02T00:00:00+00:00"],
+        );
+        check_never("*-*-* 00:00", "2199-12-31T00:00:00Z");
+        check(
+            "America/New_York",
+            "2150-07-01 12:00",
+            "2024-01-01T00:00:00Z",
+            &["2150-07-01T12:00:00-04:00"],
         );
     }
 

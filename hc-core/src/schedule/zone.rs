@@ -133,6 +133,41 @@ impl Zone {
 }
 
 impl Zone {
+    /// The zone's current standard and daylight-saving abbreviations (`EST`, `EDT`), as glibc puts
+    /// them in `tzname` after `tzset`: from the file's POSIX TZ string, else from its latest
+    /// transitions. systemd reads a trailing word equal to one of them as a DST flag.
+    pub fn abbreviations(&self) -> Vec<&str> {
+        let tz = tz::TimeZone::as_ref(&self.tz);
+        let mut names: Vec<&str> = match tz.extra_rule() {
+            Some(tz::timezone::TransitionRule::Fixed(ltt)) => vec![ltt.time_zone_designation()],
+            Some(tz::timezone::TransitionRule::Alternate(rule)) => vec![
+                rule.std().time_zone_designation(),
+                rule.dst().time_zone_designation(),
+            ],
+            None => {
+                // The latest transition to a standard and to a daylight-saving type.
+                let types = tz.local_time_types();
+                let mut found: [Option<&str>; 2] = [None, None];
+                for tr in tz.transitions().iter().rev() {
+                    if let Some(ltt) = types.get(tr.local_time_type_index()) {
+                        let slot = &mut found[usize::from(ltt.is_dst())];
+                        slot.get_or_insert(ltt.time_zone_designation());
+                    }
+                    if found.iter().all(Option::is_some) {
+                        break;
+                    }
+                }
+                if found.iter().all(Option::is_none) {
+                    found[0] = types.first().map(|ltt| ltt.time_zone_designation());
+                }
+                found.into_iter().flatten().collect()
+            }
+        };
+        names.retain(|n| !n.is_empty());
+        names.dedup();
+        names
+    }
+
     /// The first instant strictly after `after` at which the UTC offset changes, if any.
     ///
     /// Transitions that only flip `is_dst` or rename the zone, without moving the clock, are skipped:
@@ -280,6 +315,21 @@ mod tests {
             lh.from_local(utc("2021-10-03T02:30:00Z")),
             LocalInstants::Single(_)
         ));
+    }
+
+    #[test]
+    fn abbreviations_are_the_current_ones() {
+        #[track_caller]
+        fn check(name: &str, expected: &[&str]) {
+            let zone = Zone::from_name(name).unwrap();
+            assert_eq!(zone.abbreviations(), expected, "{name}");
+        }
+        check("America/New_York", &["EST", "EDT"]);
+        // tzdata marks Irish winter time as the daylight-saving side.
+        check("Europe/Dublin", &["IST", "GMT"]);
+        check("Australia/Lord_Howe", &["+1030", "+11"]);
+        check("Asia/Kolkata", &["IST"]);
+        check("UTC", &["UTC"]);
     }
 
     #[test]

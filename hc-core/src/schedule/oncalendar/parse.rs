@@ -16,7 +16,9 @@ const MAX_CHAIN: usize = 240;
 pub(super) const MIN_YEAR: i64 = 1970;
 pub(super) const MAX_YEAR: i64 = 2199;
 
-const SHORTHANDS: [(&str, &str); 9] = [
+/// Every shorthand systemd 252 knows (matched in any case), with the expression it stands for.
+/// `anually` is systemd's old misspelling, still accepted for backwards compatibility.
+const SHORTHANDS: [(&str, &str); 13] = [
     ("minutely", "*-*-* *:*:00"),
     ("hourly", "*-*-* *:00:00"),
     ("daily", "*-*-* 00:00:00"),
@@ -24,9 +26,21 @@ const SHORTHANDS: [(&str, &str); 9] = [
     ("weekly", "Mon *-*-* 00:00:00"),
     ("yearly", "*-01-01 00:00:00"),
     ("annually", "*-01-01 00:00:00"),
+    ("anually", "*-01-01 00:00:00"),
     ("quarterly", "*-01,04,07,10-01 00:00:00"),
     ("semiannually", "*-01,07-01 00:00:00"),
+    ("semi-annually", "*-01,07-01 00:00:00"),
+    ("biannually", "*-01,07-01 00:00:00"),
+    ("bi-annually", "*-01,07-01 00:00:00"),
 ];
+
+/// The last day a `~` item may count back to: systemd refuses days more than 28 days from the
+/// end of the month (`*-02~29`, `*-*~31`), because not every month has them.
+const MAX_DAY_FROM_END: i64 = 28;
+
+/// systemd 252 lowers that limit by 3 for each further item of a `~` chain (in sorted order), so
+/// `*-*~16,23` is valid but `*-*~23,27` is not: its check subtracts 3 at every link of the chain.
+const DAY_FROM_END_STEP: i64 = 3;
 
 // Longer names first so that "Monday" is not read as "Mon" followed by "day".
 const WEEKDAYS: [(&str, u8); 14] = [
@@ -50,7 +64,8 @@ fn invalid(line: &str, why: &str) -> ScheduleError {
     ScheduleError::new(format!("invalid OnCalendar expression {line:?}: {why}"))
 }
 
-/// Parses one expression (already trimmed, non-empty); `default_zone` applies without a trailing zone.
+/// Parses one expression (one non-empty line, as given); `default_zone` applies without a
+/// trailing zone and is the zone whose abbreviations systemd would read as a DST flag.
 pub(super) fn parse_line(line: &str, default_zone: &Zone) -> Result<Spec, ScheduleError> {
     if line.len() > MAX_LINE {
         return Err(ScheduleError::new(format!(
@@ -58,8 +73,14 @@ pub(super) fn parse_line(line: &str, default_zone: &Zone) -> Result<Spec, Schedu
         )));
     }
     let err = |why: &str| invalid(line, why);
-    // The zone is the last word; systemd checks " UTC" (any case) first, then a zone file name.
-    let (body, zone) = split_zone(line, default_zone);
+    // systemd takes the text as it is: a leading blank is no weekday or number. Trailing spaces
+    // are skipped after weekdays or a date (`Mon `), and are left over anywhere else.
+    if line.starts_with(char::is_whitespace) {
+        return Err(err("leading whitespace (systemd refuses it; remove it)"));
+    }
+    // The zone is the last word; systemd checks " UTC" (any case) first, then the local zone's
+    // abbreviations, then a zone file name.
+    let (body, zone) = split_zone(line, default_zone)?;
     if body.is_empty() {
         return Err(err("nothing before the time zone"));
     }
@@ -87,39 +108,121 @@ pub(super) fn parse_line(line: &str, default_zone: &Zone) -> Result<Spec, Schedu
         s: text.as_bytes(),
         i: 0,
     };
-    parse_weekdays(&mut p, &mut spec).map_err(&err)?;
-    let done = parse_date(&mut p, &mut spec).map_err(&err)?;
-    if !done {
-        parse_time(&mut p, &mut spec).map_err(&err)?;
+    let parsed = parse_fields(&mut p, &mut spec);
+    if parsed.is_err() && line.ends_with(char::is_whitespace) {
+        return Err(err(
+            "trailing whitespace (systemd refuses it after a time or a zone; remove it)",
+        ));
     }
-    if !p.at_end() {
-        return Err(err("unexpected text after the time"));
+    if let Err(why) = parsed {
+        // A last word that could only have been meant as a zone (none was split off) deserves a
+        // message saying so.
+        let word = (body.len() == line.len())
+            .then(|| body.rsplit_once(' '))
+            .flatten()
+            .map(|(_, w)| w)
+            .filter(|w| looks_like_zone(w));
+        return Err(match word {
+            Some(w) if w.starts_with(['+', '-']) => err(&format!(
+                "{w:?} is not a time zone: systemd 252 accepts no numeric UTC offsets; \
+                 name a zone (Europe/Riga, Etc/GMT-5 for +05:00) or UTC"
+            )),
+            Some(w) => err(&format!(
+                "unknown time zone {w:?} (a trailing zone is UTC or a zone name such as Europe/Riga)"
+            )),
+            None => err(why),
+        });
     }
+    // systemd fixes two-digit years before it normalises the chains.
     fix_two_digit_years(&mut spec.year);
+    for chain in [
+        &mut spec.year,
+        &mut spec.month,
+        &mut spec.day,
+        &mut spec.hour,
+        &mut spec.minute,
+        &mut spec.usec,
+    ] {
+        normalize_chain(chain);
+    }
     validate(&spec).map_err(&err)?;
     Ok(spec)
 }
 
-fn split_zone<'a>(line: &'a str, default_zone: &Zone) -> (&'a str, SpecZone) {
-    let lower_tail = line
-        .len()
-        .checked_sub(4)
-        .and_then(|i| line.get(i..))
-        .unwrap_or("");
-    if lower_tail.eq_ignore_ascii_case(" utc") {
-        return (&line[..line.len() - 4], SpecZone::Utc);
+fn parse_fields(p: &mut Cursor<'_>, spec: &mut Spec) -> Result<(), Why> {
+    parse_weekdays(p, spec)?;
+    let done = parse_date(p, spec)?;
+    if !done {
+        parse_time(p, spec)?;
     }
-    // systemd also reads the zone's own abbreviations (tzname, e.g. "EST" under New York) as a
-    // DST flag; we do not (see the module documentation), so they fall through to zone files.
+    if !p.at_end() {
+        return Err("unexpected text after the time");
+    }
+    Ok(())
+}
+
+/// A word no part of the grammar can be: it starts with a sign or holds a letter (weekday names
+/// come first, so a letter in the last word is a zone or a typo).
+fn looks_like_zone(word: &str) -> bool {
+    word.starts_with(['+', '-']) || word.bytes().any(|b| b.is_ascii_alphabetic())
+}
+
+/// systemd normalises a stepped range to end on its last value, and a range holding one value
+/// to that value; this matters for `~` days, which count the range from the month's end, and
+/// for validation, which sees the normalised items.
+fn normalize_chain(chain: &mut Option<Vec<Comp>>) {
+    for c in chain.iter_mut().flatten() {
+        if c.stop > c.start && c.repeat > 0 {
+            c.stop -= (c.stop - c.start) % c.repeat;
+        }
+        if c.start == c.stop {
+            c.stop = -1;
+            c.repeat = 0;
+        }
+    }
+}
+
+fn split_zone<'a>(
+    line: &'a str,
+    default_zone: &Zone,
+) -> Result<(&'a str, SpecZone), ScheduleError> {
+    let tail = |n: usize| {
+        line.len()
+            .checked_sub(n)
+            .and_then(|i| line.get(i..))
+            .unwrap_or("")
+    };
+    if tail(4).eq_ignore_ascii_case(" utc") {
+        return Ok((&line[..line.len() - 4], SpecZone::Utc));
+    }
+    // systemd reads the local zone's own abbreviations (glibc's tzname, e.g. "EST" or "EDT" under
+    // New York, in any case) as a DST flag for local time, not as a zone. We refuse them rather
+    // than read them as something else (see the module documentation).
+    for abbr in default_zone.abbreviations() {
+        let word = tail(abbr.len());
+        let before = line.len() - word.len();
+        if word.eq_ignore_ascii_case(abbr) && before > 0 && line.as_bytes()[before - 1] == b' ' {
+            return Err(invalid(
+                line,
+                &format!(
+                    "the time zone abbreviation {word:?} is not supported: systemd reads the \
+                     local zone's abbreviations ({}) as a daylight-saving flag; name the zone \
+                     ({}) or use UTC",
+                    default_zone.abbreviations().join(", "),
+                    default_zone.name()
+                ),
+            ));
+        }
+    }
     if let Some(space) = line.rfind(' ') {
         let word = &line[space + 1..];
         if !word.is_empty() {
             if let Ok(zone) = Zone::from_name(word) {
-                return (&line[..space], SpecZone::Tz(zone));
+                return Ok((&line[..space], SpecZone::Tz(zone)));
             }
         }
     }
-    (line, SpecZone::Tz(default_zone.clone()))
+    Ok((line, SpecZone::Tz(default_zone.clone())))
 }
 
 struct Cursor<'a> {
@@ -383,15 +486,6 @@ fn parse_component(p: &mut Cursor<'_>, usec: bool) -> Result<Comp, Why> {
     if !matches!(p.peek(), 0 | b' ' | b',' | b'-' | b'~' | b':') {
         return Err("unexpected character");
     }
-    // systemd normalises a stepped range to end on its last value, and a range holding one
-    // value to that value; this matters for `~` days, which count the range from the month's end.
-    if stop >= start && repeat > 0 {
-        stop = start + repeat * ((stop - start) / repeat);
-        if stop == start {
-            stop = -1;
-            repeat = 0;
-        }
-    }
     Ok(Comp {
         start,
         stop,
@@ -466,38 +560,68 @@ fn fix_two_digit_years(chain: &mut Option<Vec<Comp>>) {
 fn validate(spec: &Spec) -> Result<(), Why> {
     check_chain(&spec.year, MIN_YEAR, MAX_YEAR, "year")?;
     check_chain(&spec.month, 1, 12, "month")?;
-    check_chain(&spec.day, 1, 31, "day")?;
     if spec.end_of_month {
-        // An open step counted back from the month's end must not step past its first day.
-        let bad = spec
-            .day
-            .iter()
-            .flatten()
-            .any(|c| c.repeat > 0 && c.stop < 0 && c.start - c.repeat < 1);
-        if bad {
-            return Err("a step from the end of the month must be smaller than its start");
-        }
+        check_days_from_end(&spec.day)?;
+    } else {
+        check_chain(&spec.day, 1, 31, "day")?;
     }
     check_chain(&spec.hour, 0, 23, "hour")?;
     check_chain(&spec.minute, 0, 59, "minute")?;
     check_chain(&spec.usec, 0, 60 * USEC_PER_SEC - 1, "second")
 }
 
-fn check_chain(chain: &Option<Vec<Comp>>, from: i64, to: i64, what: Why) -> Result<(), Why> {
-    for c in chain.iter().flatten() {
-        let ok = (from..=to).contains(&c.start)
-            && (c.stop < 0 || ((from..=to).contains(&c.stop) && c.start <= c.stop))
+/// systemd's rule for (normalised) items: values in range, a step no longer than the field, a
+/// range at least one step wide, and an open step that fires at least twice.
+fn item_ok(c: &Comp, from: i64, to: i64) -> bool {
+    (from..=to).contains(&c.start)
+        && c.repeat <= to - from
+        && if c.stop >= 0 {
+            (from..=to).contains(&c.stop) && c.start + c.repeat <= c.stop
+        } else {
             // Only an open step is checked: systemd refuses `*:50/20` but not `*:54..55/18`.
-            && (c.repeat == 0 || c.stop >= 0 || c.start + c.repeat <= to);
-        if !ok {
-            return Err(match what {
-                "year" => "year out of range (1970..2199) or step past the end",
-                "month" => "month out of range (1..12) or step past the end",
-                "day" => "day out of range (1..31) or step past the end",
-                "hour" => "hour out of range (0..23) or step past the end",
-                "minute" => "minute out of range (0..59) or step past the end",
-                _ => "second out of range (0..59) or step past the end",
-            });
+            c.repeat == 0 || c.start + c.repeat <= to
+        }
+}
+
+fn check_chain(chain: &Option<Vec<Comp>>, from: i64, to: i64, what: Why) -> Result<(), Why> {
+    if chain.iter().flatten().all(|c| item_ok(c, from, to)) {
+        return Ok(());
+    }
+    Err(match what {
+        "year" => "year out of range (1970..2199) or step past the end",
+        "month" => "month out of range (1..12) or step past the end",
+        "day" => "day out of range (1..31) or step past the end",
+        "hour" => "hour out of range (0..23) or step past the end",
+        "minute" => "minute out of range (0..59) or step past the end",
+        _ => "second out of range (0..59) or step past the end",
+    })
+}
+
+/// `~` items count back from the month's end: at most 28 days back (less for later items, see
+/// [`DAY_FROM_END_STEP`]), and an open step counts backwards, so it must not step past day 1.
+fn check_days_from_end(chain: &Option<Vec<Comp>>) -> Result<(), Why> {
+    let mut items: Vec<Comp> = chain.iter().flatten().copied().collect();
+    // systemd sorts the chain and drops duplicates before it checks it.
+    items.sort_by_key(|c| (c.start, c.stop, c.repeat));
+    items.dedup();
+    for (k, c) in items.iter().enumerate() {
+        let k = i64::try_from(k).unwrap_or(i64::MAX);
+        let to = MAX_DAY_FROM_END.saturating_sub(DAY_FROM_END_STEP.saturating_mul(k));
+        let in_range = (1..=to).contains(&c.start)
+            && c.stop <= to
+            && (c.stop < 0 || item_ok(c, 1, to))
+            && c.repeat < to;
+        if !in_range && k == 0 {
+            return Err("a day counted from the end of the month ('~') must be 1..28");
+        }
+        if !in_range {
+            return Err(
+                "'~' days out of range: systemd allows 28 days back for the first item \
+                 and 3 fewer for each further one",
+            );
+        }
+        if c.stop < 0 && c.repeat > 0 && c.start - c.repeat < 1 {
+            return Err("a step from the end of the month must be smaller than its start");
         }
     }
     Ok(())
