@@ -643,7 +643,7 @@ async fn matrix_up_tells_the_downtime_in_both_bodies() {
     );
     let html = p["formatted_body"].as_str().unwrap();
     assert!(
-        html.contains("is <b>UP</b>. The downtime lasted 1 hour, 30 minutes."),
+        html.contains("is <b>UP</b>.\n<br>The downtime lasted 1 hour, 30 minutes."),
         "{html}"
     );
 }
