@@ -287,11 +287,12 @@ async fn add_project(
         };
         let story = if c < flipping {
             // 0: goes down now (overdue); 1: down with an unprocessed flip (a fail ping);
-            // 2: back up after being down; 3: started, then down.
-            rng.gen_range(0..4)
+            // 2: back up after being down; 3: started, then down; 6: new to up and 7: paused to
+            // up, which Healthchecks does not notify.
+            *[0, 1, 2, 3, 0, 1, 2, 3, 6, 7].choose(rng).unwrap()
         } else {
-            // Quiet: down without a flip, or up.
-            4 + rng.gen_range(0..2)
+            // Quiet: down without a flip, up, or paused.
+            *[4, 4, 5, 8].choose(rng).unwrap()
         };
         match story {
             0 => {
@@ -308,9 +309,19 @@ async fn add_project(
                     spec.last_start = Some(ago(now, 2));
                 }
             }
-            2 => spec.status = "up",
             4 => spec.status = "down",
+            8 => spec.status = "paused",
             _ => spec.status = "up",
+        }
+        // Down checks may have no ping at all ("Last Ping: Never").
+        let pings = if matches!(story, 1 | 3 | 4) && rng.gen_bool(0.2) {
+            0
+        } else {
+            2
+        };
+        spec.n_pings = pings;
+        if pings == 0 {
+            spec.last_ping = None;
         }
         let desc = pick(rng, DESCRIPTIONS);
         let check = insert_check(client, spec.clone()).await.unwrap();
@@ -322,44 +333,65 @@ async fn add_project(
             .await
             .unwrap();
         // Two pings: an earlier success and the last one, which the alerts show.
-        let email_ping = rng.gen_bool(0.25);
-        insert_ping(
-            client,
-            PingSpec {
-                check_id: check.id,
-                n: 1,
-                created: last_ping - TimeDelta::hours(25),
-                body: Some(b"earlier".to_vec()),
-                ..PingSpec::default()
-            },
-        )
-        .await
-        .unwrap();
-        insert_ping(
-            client,
-            PingSpec {
-                check_id: check.id,
-                n: 2,
-                created: last_ping,
-                kind: match story {
-                    1 => Some("fail"),
-                    _ => *[None, None, Some("log"), Some("fail")].choose(rng).unwrap(),
+        let email_ping = pings > 0 && rng.gen_bool(0.25);
+        if pings > 0 {
+            insert_ping(
+                client,
+                PingSpec {
+                    check_id: check.id,
+                    n: 1,
+                    created: last_ping - TimeDelta::hours(25),
+                    body: Some(b"earlier".to_vec()),
+                    ..PingSpec::default()
                 },
-                scheme: if email_ping {
-                    "email"
-                } else {
-                    pick(rng, &["http", "https"])
+            )
+            .await
+            .unwrap();
+            insert_ping(
+                client,
+                PingSpec {
+                    check_id: check.id,
+                    n: 2,
+                    created: last_ping,
+                    kind: match story {
+                        1 => Some("fail"),
+                        _ => *[
+                            None,
+                            None,
+                            Some("log"),
+                            Some("fail"),
+                            Some("start"),
+                            Some("ign"),
+                        ]
+                        .choose(rng)
+                        .unwrap(),
+                    },
+                    scheme: if email_ping {
+                        "email"
+                    } else {
+                        pick(rng, &["http", "https"])
+                    },
+                    body: if email_ping {
+                        Some(email_message(rng))
+                    } else {
+                        body(rng)
+                    },
+                    ..PingSpec::default()
                 },
-                body: if email_ping {
-                    Some(email_message(rng))
-                } else {
-                    body(rng)
-                },
-                ..PingSpec::default()
-            },
-        )
-        .await
-        .unwrap();
+            )
+            .await
+            .unwrap();
+            if rng.gen_bool(0.2) {
+                // An exit status: "Exit status 3" for a failure, nothing shown for the others.
+                client
+                    .execute(
+                        "UPDATE api_ping SET exitstatus = $1 WHERE owner_id = $2 AND n = 2",
+                        &[&rng.gen_range(0i16..4), &check.id],
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
         match story {
             1 => {
                 insert_flip(client, check.id, last_ping, ("up", "down"), "fail", None)
@@ -394,6 +426,12 @@ async fn add_project(
                 .await
                 .unwrap();
             }
+            6 | 7 => {
+                let old = if story == 6 { "new" } else { "paused" };
+                insert_flip(client, check.id, last_ping, (old, "up"), "", None)
+                    .await
+                    .unwrap();
+            }
             _ => {}
         }
         writeln!(
@@ -403,6 +441,25 @@ async fn add_project(
         )
         .unwrap();
         checks.push(check.id);
+    }
+
+    if index % 5 == 1 {
+        // More than ten other down checks: the templates give their number instead of a list.
+        for n in 0..11 {
+            insert_check(
+                client,
+                CheckSpec {
+                    project_id: Some(project.id),
+                    name: format!("extra {n}"),
+                    status: "down",
+                    last_ping: Some(ago(now, 600 + n)),
+                    n_pings: 1,
+                    ..CheckSpec::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
     }
 
     // One channel of every kind, on every check, each on its own recorder path.
@@ -1042,10 +1099,30 @@ async fn notifications_match_healthchecks() {
     if kinds.iter().any(|k| k == "database") {
         report.push_str(&differences(&rows(&theirs.rows), &rows(&ours.rows), &[]));
     }
-    assert!(
-        !theirs.requests.is_empty() && !theirs.mails.is_empty(),
-        "the scenarios sent nothing: the comparison would prove nothing"
-    );
+    // The generated world must reach every branch of the templates, or the comparison would
+    // prove less than it says.
+    let all: String = theirs
+        .requests
+        .values()
+        .chain(theirs.mails.values())
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    for phrase in [
+        "other checks are also down.",
+        "The following checks are still down:",
+        "All the other checks are up.",
+        "Last Ping:** Never",
+        "Exit status",
+        "The downtime lasted",
+        "received a failure signal",
+        "grace time passed",
+        "last-ping.eml",
+        "Last Ping Body",
+    ] {
+        assert!(all.contains(phrase), "seed {seed}: no scenario sent {phrase:?}");
+    }
+
     if !report.is_empty() {
         panic!(
             "seed {seed}: hc-sendalerts differs from Healthchecks\nscenarios:\n{}\n{report}",
