@@ -7,6 +7,8 @@
 
 // `cargo xtask dev`: the printed pings work, and SIGTERM or a failed start leaves nothing running.
 mod dev;
+// Where the harness puts PostgreSQL clusters: somewhere the postgres user can enter.
+mod clusters;
 // Secrets from files and systemd credentials, DB_* errors and their exit code.
 mod config;
 // The harness's delay proxy: order, delay, and cutting connections like a partition.

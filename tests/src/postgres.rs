@@ -6,7 +6,8 @@
 //! test process. When the pipe closes (the [`Cluster`] is dropped, or the test process exits or
 //! crashes) it stops PostgreSQL (fast shutdown) and removes the data directory, so nothing
 //! outlives the run. As root, `initdb`, `postgres` and `pg_basebackup` run as the `postgres`
-//! user (they refuse to run as root) through `setpriv`.
+//! user (they refuse to run as root) through `setpriv`, so a cluster's directory must be one that
+//! user can enter: [`cluster_parent`] picks it, for the tests and for every `cargo xtask` command.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -51,8 +52,8 @@ pub struct ClusterOptions {
     /// Flush commits to disk as in production. Tests run with `-F` (no fsync) for speed; a
     /// benchmark that claims durable acknowledgements must not.
     pub fsync: bool,
-    /// Where to create the cluster's directory (default: the temporary directory). It must be
-    /// reachable by the `postgres` user when running as root.
+    /// Where to create the cluster's directory (default: the temporary directory) if the
+    /// `postgres` user can enter it; otherwise [`cluster_parent`] picks another.
     pub parent: Option<PathBuf>,
 }
 
@@ -72,7 +73,7 @@ impl Cluster {
     }
 
     /// Creates and starts a new, empty cluster on a free port in a fresh directory under
-    /// `parent` (which the `postgres` user must be able to reach when run as root).
+    /// [`cluster_parent`]`(parent)`: `parent` itself unless the `postgres` user cannot enter it.
     pub async fn start_in(parent: &Path) -> anyhow::Result<Cluster> {
         Cluster::start_with(ClusterOptions {
             fsync: false,
@@ -83,10 +84,8 @@ impl Cluster {
 
     /// Creates and starts a new, empty cluster on a free port as `options` say.
     pub async fn start_with(options: ClusterOptions) -> anyhow::Result<Cluster> {
-        let parent = options.parent.unwrap_or_else(std::env::temp_dir);
-        std::fs::create_dir_all(&parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-        let base = make_base_dir(&parent)?;
+        let preferred = options.parent.unwrap_or_else(std::env::temp_dir);
+        let base = make_base_dir(&cluster_parent(&preferred)?)?;
         let data = base.join("data");
         let initdb = bin("initdb");
         let status = tokio::task::spawn_blocking({
@@ -125,7 +124,12 @@ impl Cluster {
     /// waits until it streams from the primary: only a connected standby is sent the rest of the
     /// WAL when the primary shuts down, so a promotion right after a stop loses nothing.
     pub async fn start_standby(primary: &Cluster) -> anyhow::Result<Cluster> {
-        let base = make_base_dir(&std::env::temp_dir())?;
+        // Next to the primary, whose parent the postgres user can enter.
+        let parent = primary
+            .base
+            .parent()
+            .context("a cluster directory has a parent")?;
+        let base = make_base_dir(parent)?;
         let data = base.join("data");
         let port = primary.port.to_string();
         let output = tokio::task::spawn_blocking({
@@ -558,19 +562,34 @@ pub fn bin(program: &str) -> PathBuf {
 }
 
 /// Where clusters for `preferred` go: `preferred` itself (created if missing) when the server's
-/// user can reach it, else the temporary directory.
+/// user can enter it, else [`FALLBACK_PARENT`]. Every cluster the harness creates goes through
+/// here, so tests, `cargo xtask dev` and the benchmarks all get a directory that works.
 ///
 /// As root the server runs as `postgres`, which cannot pass a private home such as `/root`
-/// (mode 0700): a build area under `$HOME/.cache` would make `initdb` fail.
+/// (mode 0700): a build area under `$HOME/.cache`, as on CI, or a `TMPDIR` under `/root` would
+/// make `initdb` fail with "Permission denied".
 pub fn cluster_parent(preferred: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(preferred)
         .with_context(|| format!("cannot create {}", preferred.display()))?;
     if !is_root() || reachable_by_postgres(preferred)? {
-        Ok(preferred.to_owned())
+        return Ok(preferred.to_owned());
+    }
+    let fallback = Path::new(FALLBACK_PARENT);
+    if reachable_by_postgres(fallback)? {
+        Ok(fallback.to_owned())
     } else {
-        Ok(std::env::temp_dir())
+        bail!(
+            "the postgres user can enter neither {} nor {FALLBACK_PARENT}",
+            preferred.display()
+        )
     }
 }
+
+/// Where clusters go when the postgres user cannot enter the preferred directory.
+///
+/// `/var/tmp` rather than `/tmp`: it is kept across reboots and so on disk even where `/tmp` is a
+/// tmpfs, and a benchmark that runs PostgreSQL with fsync on must really write to a disk.
+pub const FALLBACK_PARENT: &str = "/var/tmp";
 
 /// Whether the `postgres` user may search every directory from `/` down to `dir`.
 fn reachable_by_postgres(dir: &Path) -> anyhow::Result<bool> {

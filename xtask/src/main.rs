@@ -36,7 +36,8 @@ commands:
   bench schedule     time `hc-sendalerts schedule` on 20,000 generated requests (release build)
   bench ping [SECS [PHASES]]
                      hchk-ping (release build) against a durable PostgreSQL (fsync on) started in
-                     $CARGO_TARGET_DIR/bench-ping, 300 checks, SECS per phase (default 10):
+                     $CARGO_TARGET_DIR/bench-ping (/var/tmp if the postgres user cannot enter
+                     that, as under /root), 300 checks, SECS per phase (default 10):
                      (a) baseline, one transaction per ping (HCHK_PING_WRITERS=1 BATCH_MAX=1) and
                      (b) defaults, under 200 keep-alive clients; (c) defaults at a steady 5,000
                      pings/s (open loop); (d) defaults with a 50 ms round trip to PostgreSQL
@@ -46,11 +47,12 @@ commands:
                      environment are passed to hchk-ping (the baseline keeps its two)
   bench alerts [SCALE]
                      hc-sendalerts (release build) against a durable PostgreSQL (fsync on) started
-                     in $CARGO_TARGET_DIR/bench-alerts, 100,000 checks in 500 projects with one
-                     webhook channel each, pointing at a local sink: (a) 1,000 checks due at one
-                     instant D, p50/p99/max of webhook arrival - D; (b) the sender's idle CPU over
-                     20 s; (c) 20,000 checks down at once, notifications/s from the first webhook
-                     to the last. Prints a markdown table with the targets; a few minutes.
+                     in $CARGO_TARGET_DIR/bench-alerts (/var/tmp if the postgres user cannot enter
+                     that; the sender's log is kept in the former), 100,000 checks in 500 projects
+                     with one webhook channel each, pointing at a local sink: (a) 1,000 checks due
+                     at one instant D, p50/p99/max of webhook arrival - D; (b) the sender's idle
+                     CPU over 20 s; (c) 20,000 checks down at once, notifications/s from the first
+                     webhook to the last. Prints a markdown table with the targets; a few minutes.
                      SCALE divides the counts (10 for a quick run; default 1); with
                      HC_BENCH_STATEMENTS=1 it also prints the statements that took the most time;
                      SENDALERTS_* (but the metrics address) and DB_POOL_SIZE set in the

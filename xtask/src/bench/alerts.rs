@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use hc_tests::postgres::{Cluster, ClusterOptions, Shutdown};
+use hc_tests::postgres::{Cluster, ClusterOptions, Shutdown, cluster_parent};
 use hc_tests::service::ServiceProcess;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
@@ -86,13 +86,16 @@ struct Sizes {
 }
 
 async fn bench(binary: PathBuf, area: PathBuf, sizes: Sizes) -> anyhow::Result<()> {
+    // The sender's log stays in `area`, written by root; the cluster goes where the postgres
+    // user can enter, which the build area is not as root under /root (CI's $HOME/.cache).
+    let parent = cluster_parent(&area)?;
     eprintln!(
         "bench alerts: starting PostgreSQL (fsync on) in {}",
-        area.display()
+        parent.display()
     );
     let cluster = Cluster::start_with(ClusterOptions {
         fsync: true,
-        parent: Some(area.clone()),
+        parent: Some(parent),
     })
     .await?;
     cluster.create_database(DB).await?;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use hc_tests::delay_proxy::DelayProxy;
 use hc_tests::factories::{CheckSpec, insert_check, insert_owned_project};
-use hc_tests::postgres::{Cluster, ClusterOptions};
+use hc_tests::postgres::{Cluster, ClusterOptions, cluster_parent};
 use hyper::StatusCode;
 use tokio_postgres::Client;
 
@@ -87,13 +87,15 @@ async fn bench(
     duration: Duration,
     phases: &str,
 ) -> anyhow::Result<()> {
+    // As root under /root (CI's $HOME/.cache) the postgres user cannot enter the build area.
+    let parent = cluster_parent(&area)?;
     eprintln!(
         "bench ping: starting PostgreSQL (fsync on) in {}",
-        area.display()
+        parent.display()
     );
     let cluster = Cluster::start_with(ClusterOptions {
         fsync: true,
-        parent: Some(area),
+        parent: Some(parent),
     })
     .await?;
     cluster.create_database(DB).await?;
