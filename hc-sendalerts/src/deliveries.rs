@@ -592,14 +592,15 @@ fn spawn_recorder(pool: Pool, shutdown: CancellationToken, max: usize) -> Batche
 async fn write_records(client: &mut Client, records: &[Record]) -> anyhow::Result<()> {
     let ids: Vec<i32> = records.iter().map(|r| r.id).collect();
     let errors: Vec<&str> = records.iter().map(|r| r.error.as_str()).collect();
-    // One row per channel: its latest delivery, disabled if any delivery said so.
+    // One row per channel: its latest notification (by id, which is flip order, as
+    // Healthchecks' one-flip-at-a-time loop leaves it), disabled if any delivery said so.
     let mut latest: HashMap<i32, (&Record, bool)> = HashMap::new();
     for record in records {
         let entry = latest
             .entry(record.channel_id)
             .or_insert((record, record.disable));
         entry.1 |= record.disable;
-        if record.started >= entry.0.started {
+        if record.id >= entry.0.id {
             entry.0 = record;
         }
     }
@@ -610,13 +611,21 @@ async fn write_records(client: &mut Client, records: &[Record]) -> anyhow::Resul
     let seconds: Vec<f64> = channels.iter().map(|(r, _)| r.seconds).collect();
     let channel_errors: Vec<&str> = channels.iter().map(|(r, _)| r.error.as_str()).collect();
     let disable: Vec<bool> = channels.iter().map(|(_, d)| *d).collect();
+    let notification_ids: Vec<i32> = channels.iter().map(|(r, _)| r.id).collect();
     let tx = client.transaction().await?;
     // Sent together (pipelined); the channels are locked in id order first, so two senders
     // recording overlapping channels cannot deadlock.
     type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
     let lock_params: [Param; 1] = [&channel_ids];
     let notification_params: [Param; 2] = [&ids, &errors];
-    let channel_params: [Param; 5] = [&channel_ids, &started, &seconds, &channel_errors, &disable];
+    let channel_params: [Param; 6] = [
+        &channel_ids,
+        &started,
+        &seconds,
+        &channel_errors,
+        &disable,
+        &notification_ids,
+    ];
     futures_util::try_join!(
         tx.query(
             "SELECT 1 FROM api_channel WHERE id = ANY($1) ORDER BY id FOR UPDATE",
@@ -628,12 +637,20 @@ async fn write_records(client: &mut Client, records: &[Record]) -> anyhow::Resul
              WHERE n.id = r.id AND n.error = 'Sending'",
             &notification_params,
         ),
+        // A later notification of the channel recorded already (by another batch or sender)
+        // keeps its result on the channel.
         tx.execute(
-            "UPDATE api_channel c SET last_notify = r.started, \
-                 last_notify_duration = make_interval(secs => r.secs), \
-                 last_error = r.error, disabled = c.disabled OR r.disable \
-             FROM unnest($1::int4[], $2::timestamptz[], $3::float8[], $4::text[], $5::bool[]) \
-                 AS r(id, started, secs, error, disable) \
+            "UPDATE api_channel c SET \
+                 last_notify = CASE WHEN r.newer THEN c.last_notify ELSE r.started END, \
+                 last_notify_duration = CASE WHEN r.newer THEN c.last_notify_duration \
+                     ELSE make_interval(secs => r.secs) END, \
+                 last_error = CASE WHEN r.newer THEN c.last_error ELSE r.error END, \
+                 disabled = c.disabled OR r.disable \
+             FROM (SELECT u.*, EXISTS (SELECT 1 FROM api_notification m \
+                       WHERE m.channel_id = u.id AND m.id > u.nid AND m.error <> 'Sending') \
+                       AS newer \
+                   FROM unnest($1::int4[], $2::timestamptz[], $3::float8[], $4::text[], \
+                       $5::bool[], $6::int4[]) AS u(id, started, secs, error, disable, nid)) r \
              WHERE c.id = r.id",
             &channel_params,
         ),
