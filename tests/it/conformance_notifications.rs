@@ -487,9 +487,9 @@ async fn add_project(
             "webhook",
             json!({
                 "method_down": webhook_method,
-                "url_down": format!("{}?code=$CODE&status=$STATUS&name=$NAME&tags=$TAGS&json=$JSON", path("webhook")),
-                "body_down": if webhook_method == "GET" { String::new() } else { "$NAME is $STATUS ($TAG1, $TAGS) at $NOW: $BODY | $JSON".to_owned() },
-                "headers_down": {"X-Check": "$NAME", "X-Json": "$JSON"},
+                "url_down": format!("{}?code=$CODE&status=$STATUS&name=$NAME&tags=$TAGS&json=$JSON&slug=$SLUG&now=$NOW&t=$TAG1,$TAG2,$TAG3&nj=$NAME_JSON&x=$EXITSTATUS&b=$BODY", path("webhook")),
+                "body_down": if webhook_method == "GET" { String::new() } else { "$NAME is $STATUS ($TAG1, $TAGS) at $NOW: $BODY | $JSON | $NAME_JSON $BODY_JSON $SLUG $TAG2 $TAG3 $EXITSTATUS $$NAME $CODE".to_owned() },
+                "headers_down": {"X-Check": "$NAME", "X-Json": "$JSON", "X-More": "$NAME_JSON $NOW $TAG1 $TAG2 $SLUG $STATUS $EXITSTATUS"},
                 "method_up": "POST",
                 "url_up": path("webhook-up"),
                 "body_up": "$JSON",

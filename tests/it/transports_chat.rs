@@ -318,10 +318,11 @@ async fn googlechat_posts_a_cards_v2_message() {
     let r = &recorder.wait_for(1).await.unwrap()[0];
     assert_eq!(r.path, "/v1/spaces/x/messages?key=k");
     let p = json_body(&r.body);
-    let widgets = &p["cardsV2"][0]["card"]["sections"][0]["widgets"];
+    // An object, not a list, as Healthchecks sends it.
+    let widgets = &p["cardsV2"][0]["card"]["sections"]["widgets"];
     assert_eq!(
         widgets[0]["textParagraph"]["text"],
-        "🟢 <b>Foo</b> is <b>UP</b>. The downtime lasted 1 hour, 30 minutes."
+        "🟢 The check <b>Foo</b> is now <b>UP</b>.\nThe downtime lasted 1 hour, 30 minutes."
     );
     // The labelled facts, as Healthchecks' card has them.
     let facts: HashMap<String, String> = widgets

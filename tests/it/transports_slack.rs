@@ -176,7 +176,10 @@ async fn rocketchat_links_the_check_and_the_body() {
         text.starts_with("[Backup](http://hc.example/cloaked/"),
         "{text}"
     );
-    assert!(text.ends_with(") is DOWN."), "{text}");
+    assert!(
+        text.ends_with(") is DOWN (success signal did not arrive on time, grace time passed)."),
+        "{text}"
+    );
     assert_eq!(payload["attachments"][0]["color"], "#d9534f");
     assert!(
         field(&payload, "Last Ping Body")

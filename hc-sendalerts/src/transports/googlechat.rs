@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 
 use crate::alert::Alert;
 
-use super::chat;
+use super::chat::{self, escape_html};
 use super::http::HttpRequest;
-use super::{Settings, TransportError, Transports, text};
+use super::{Settings, TransportError, Transports, slack, text};
 
 /// Delivers `alert` to the channel's webhook URL.
 pub async fn notify(transports: &Transports, alert: &Alert) -> Result<(), TransportError> {
@@ -32,22 +32,23 @@ pub fn build_request(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> 
 /// The `cardsV2` message.
 pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value {
     let check = &alert.check;
-    let emoji = if alert.flip.new_status == "down" {
-        "🔴"
+    // `googlechat_message.html` as `Transport.tmpl` renders it: lines joined by newlines, values
+    // escaped, stripped, and no-break spaces made plain.
+    let name = escape_html(&check.name_then_code());
+    let mut lines = Vec::new();
+    if alert.flip.new_status == "down" {
+        lines.push(format!("🔴 The check <b>{name}</b> is <b>DOWN</b>."));
+        if !alert.flip.reason.is_empty() {
+            let reason = text::reason_long(&alert.flip.reason).unwrap_or("None");
+            lines.push(format!("Reason: {reason}."));
+        }
     } else {
-        "🟢"
-    };
-    // Healthchecks leaves a space after the status sentence whether or not a reason follows.
-    let mut title = format!(
-        "{emoji} <b>{}</b> is <b>{}</b>. ",
-        check.name_then_code(),
-        alert.flip.new_status.to_uppercase()
-    );
-    if let Some(reason) = text::reason_long(&alert.flip.reason) {
-        title.push_str(&format!("Reason: {reason}."));
-    } else if let Some(downtime) = chat::downtime_sentence(alert) {
-        title.push_str(&downtime);
+        lines.push(format!("🟢 The check <b>{name}</b> is now <b>UP</b>."));
+        if let Some(downtime) = slack::downtime_sentence(alert) {
+            lines.push(downtime);
+        }
     }
+    let title = slack::python_strip(&lines.join("\n")).replace('\u{a0}', " ");
 
     let mut widgets = vec![json!({"textParagraph": {"text": title}})];
     let mut field = |label: &str, text: String| {
@@ -56,7 +57,7 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
     if !alert.project.name.is_empty() {
         field("Project", alert.project.name.clone());
     }
-    let tags = chat::tags_list(alert);
+    let tags = slack::tags_list(&check.tags);
     if !tags.is_empty() {
         field("Tags", tags.join(", "));
     }
@@ -81,13 +82,14 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
     json!({
         "cardsV2": [{
             "card": {
-                // The Chat API's `sections` is a list; one collapsible section whose first
-                // widget (the heading) stays visible.
-                "sections": [{
+                // One collapsible section whose first widget (the heading) stays visible.
+                // Healthchecks sends `sections` as this object, not the list the Chat API
+                // documents; sent the same way so both implementations behave alike.
+                "sections": {
                     "collapsible": true,
                     "uncollapsibleWidgetsCount": 1,
                     "widgets": widgets,
-                }],
+                },
             },
         }],
     })
@@ -99,7 +101,7 @@ mod tests {
     use crate::transports::chat::tests::{alert, now, settings, up};
 
     fn widgets(alert: &Alert) -> Vec<Value> {
-        payload(alert, &settings(), now())["cardsV2"][0]["card"]["sections"][0]["widgets"]
+        payload(alert, &settings(), now())["cardsV2"][0]["card"]["sections"]["widgets"]
             .as_array()
             .cloned()
             .unwrap_or_default()
@@ -119,7 +121,8 @@ mod tests {
         let w = widgets(&a);
         assert_eq!(
             w[0]["textParagraph"]["text"],
-            "🔴 <b>Foo</b> is <b>DOWN</b>. Reason: success signal did not arrive on time, grace time passed."
+            "🔴 The check <b>Foo</b> is <b>DOWN</b>.\n\
+             Reason: success signal did not arrive on time, grace time passed."
         );
         assert_eq!(w[1]["decoratedText"]["topLabel"], "Project");
         assert_eq!(w[2]["decoratedText"]["text"], "foo, bar");
@@ -134,13 +137,25 @@ mod tests {
     }
 
     #[test]
+    fn names_are_escaped() {
+        let mut a = alert("googlechat", "https://example.org");
+        a.check.name = "<db> & co".to_owned();
+        a.flip.reason = String::new();
+        let w = widgets(&a);
+        assert_eq!(
+            w[0]["textParagraph"]["text"],
+            "🔴 The check <b>&lt;db&gt; &amp; co</b> is <b>DOWN</b>."
+        );
+    }
+
+    #[test]
     fn up_card_without_ping() {
         let mut a = up(alert("googlechat", "https://example.org"));
         a.last_ping = None;
         let w = widgets(&a);
         assert_eq!(
             w[0]["textParagraph"]["text"],
-            "🟢 <b>Foo</b> is <b>UP</b>. The downtime lasted 1 hour, 30 minutes."
+            "🟢 The check <b>Foo</b> is now <b>UP</b>.\nThe downtime lasted 1 hour, 30 minutes."
         );
         assert_eq!(w[4]["decoratedText"]["text"], "0");
         assert_eq!(w[5]["decoratedText"]["text"], "Never");

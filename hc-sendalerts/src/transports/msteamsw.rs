@@ -8,7 +8,7 @@ use crate::alert::Alert;
 
 use super::chat::{self, escape_html};
 use super::http::HttpRequest;
-use super::{Settings, TransportError, Transports, text};
+use super::{Settings, TransportError, Transports, slack, text};
 
 /// Delivers `alert` to the channel's Workflows URL; fails when `MSTEAMS_ENABLED` is off.
 pub async fn notify(transports: &Transports, alert: &Alert) -> Result<(), TransportError> {
@@ -39,22 +39,31 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
     let check = &alert.check;
     let name = check.name_then_code();
     let status = alert.flip.new_status.to_uppercase();
+    // `msteamsw_message.html` as `Transport.tmpl` renders it: escaped, stripped, and no-break
+    // spaces made plain.
     let heading = if alert.flip.new_status == "down" {
-        let reason = chat::reason_in_parens(alert);
+        let reason = match alert.flip.reason.as_str() {
+            "" => String::new(),
+            reason => format!(" ({})", text::reason_long(reason).unwrap_or("None")),
+        };
         format!("🔴 “{}” is DOWN{reason}.", escape_html(&name))
     } else {
         format!("🟢 “{}” is UP.", escape_html(&name))
     };
+    let heading = slack::python_strip(&heading).replace('\u{a0}', " ");
 
+    // Healthchecks fills the fact set with its Slack field helper, whose fields are `short`.
     let mut facts = Vec::new();
-    let mut fact = |title: &str, value: String| facts.push(json!({"title": title, "value": value}));
+    let mut fact = |title: &str, value: String| {
+        facts.push(json!({"title": title, "value": value, "short": true}));
+    };
     if !check.desc.is_empty() {
         fact("Description:", check.desc.replace('\n', "\n\n"));
     }
     if !alert.project.name.is_empty() {
         fact("Project:", alert.project.name.clone());
     }
-    let tags = chat::tags_list(alert);
+    let tags = slack::tags_list(&check.tags);
     if !tags.is_empty() {
         fact("Tags:", tags.join(" "));
     }
@@ -146,6 +155,13 @@ mod tests {
         assert_eq!(fact(&card, "Total Pings:").as_deref(), Some("112233"));
         assert_eq!(fact(&card, "Period:").as_deref(), Some("1 day"));
         assert_eq!(fact(&card, "Tags:").as_deref(), Some("foo bar"));
+        assert!(
+            card["body"][1]["facts"]
+                .as_array()
+                .expect("facts")
+                .iter()
+                .all(|f| f["short"] == true)
+        );
         assert_eq!(
             card["actions"][0]["url"],
             format!("https://hc.example.org/cloaked/{}/", a.check.unique_key())
@@ -181,5 +197,9 @@ mod tests {
         a.check.name = "Foo & Bar".into();
         let card = card(&a);
         assert_eq!(card["fallbackText"], "“Foo &amp; Bar” is DOWN.");
+        assert_eq!(
+            card["body"][0]["text"],
+            "🔴 “Foo &amp; Bar” is DOWN (success signal did not arrive on time, grace time passed)."
+        );
     }
 }

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::http;
-use super::slack::{self, check_fields, field, prefix_asterisks};
-use super::text::{cloaked_url, formatted_kind_created};
+use super::slack::{self, check_fields, field};
+use super::text::{cloaked_url, formatted_kind_created, reason_long};
 use super::{Settings, TransportError, Transports};
 use crate::alert::{Alert, PingBody};
 
@@ -26,7 +26,7 @@ pub async fn notify(transports: &Transports, alert: &Alert) -> Result<(), Transp
 pub fn payload(settings: &Settings, alert: &Alert, now: DateTime<Utc>) -> Value {
     let check = &alert.check;
     let url = cloaked_url(settings, check);
-    let mut fields = check_fields(alert, prefix_asterisks);
+    let mut fields = check_fields(alert, escape_asterisks);
     match &alert.last_ping {
         Some(ping) => {
             let n = ping.n.map_or_else(|| "None".to_owned(), |n| n.to_string());
@@ -48,16 +48,44 @@ pub fn payload(settings: &Settings, alert: &Alert, now: DateTime<Utc>) -> Value 
             fields.push(field("Last Ping", "Never", true));
         }
     }
-    let status = alert.flip.new_status.to_uppercase();
     json!({
         "alias": settings.site_name,
         "avatar": settings.site_logo_url,
-        "text": format!("[{}]({url}) is {status}.", check.name_then_code()),
+        "text": text(alert, &url),
         "attachments": [{
             "color": if alert.flip.new_status == "up" { "#5cb85c" } else { "#d9534f" },
             "fields": fields,
         }],
     })
+}
+
+/// Healthchecks' `rocketchat_message.html` as `Transport.tmpl` renders it: the linked name (not
+/// escaped: the template marks it safe), the status with the reason in parentheses, and for an
+/// up flip after a down flip a second line with the downtime; stripped, no-break spaces plain.
+fn text(alert: &Alert, url: &str) -> String {
+    let mut text = format!(
+        "[{}]({url}) is {}",
+        alert.check.name_then_code(),
+        alert.flip.new_status.to_uppercase()
+    );
+    if !alert.flip.reason.is_empty() {
+        let reason = reason_long(&alert.flip.reason).unwrap_or("None");
+        text.push_str(&format!(" ({reason})"));
+    }
+    text.push('.');
+    if alert.flip.new_status == "up" {
+        if let Some(downtime) = slack::downtime_sentence(alert) {
+            text.push('\n');
+            text.push_str(&downtime);
+        }
+    }
+    slack::python_strip(&text).replace('\u{a0}', " ")
+}
+
+/// Rocket.Chat's Markdown needs asterisks escaped with a backslash (Healthchecks'
+/// `RocketChat.fix_asterisks`).
+fn escape_asterisks(text: &str) -> String {
+    text.replace('*', "\\*")
 }
 
 #[cfg(test)]
@@ -72,7 +100,8 @@ mod tests {
         assert_eq!(
             p["text"],
             format!(
-                "[Foobar](http://testserver/cloaked/{}/) is DOWN.",
+                "[Foobar](http://testserver/cloaked/{}/) is DOWN \
+                 (success signal did not arrive on time, grace time passed).",
                 a.check.unique_key()
             )
         );
@@ -96,6 +125,38 @@ mod tests {
                 a.check.unique_key()
             ))
         );
+    }
+
+    #[test]
+    fn up_flips_after_a_down_flip_tell_the_downtime() {
+        let mut a = alert("rocketchat", "x");
+        a.check.name = "*bold*".to_owned();
+        a.flip.old_status = "down".to_owned();
+        a.flip.new_status = "up".to_owned();
+        a.flip.reason = String::new();
+        a.down_since = Some(now() - chrono::TimeDelta::minutes(61));
+        let p = payload(&settings(), &a, now());
+        assert_eq!(
+            p["text"],
+            format!(
+                "[*bold*](http://testserver/cloaked/{}/) is UP.\n\
+                 The downtime lasted 1 hour, 1 minute.",
+                a.check.unique_key()
+            )
+        );
+    }
+
+    #[test]
+    fn schedules_get_backslashed_asterisks() {
+        let mut a = alert("rocketchat", "x");
+        a.check.kind = "cron".to_owned();
+        a.check.schedule = "*/5 * * * *".to_owned();
+        let p = payload(&settings(), &a, now());
+        let schedule = fields(&p)
+            .into_iter()
+            .find(|(t, _)| t == "Schedule")
+            .map(|(_, v)| v);
+        assert_eq!(schedule.as_deref(), Some("\\*/5 \\* \\* \\* \\*"));
     }
 
     #[test]

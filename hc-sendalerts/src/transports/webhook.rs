@@ -416,10 +416,24 @@ fn check_dict(settings: &Settings, check: &Check, now: DateTime<Utc>) -> PyJson 
         ("failure_kw", PyJson::Str(check.failure_kw.clone())),
         ("filter_subject", PyJson::Bool(check.filter_subject)),
         ("filter_body", PyJson::Bool(check.filter_body)),
+        ("filter_http_body", PyJson::Bool(check.filter_http_body)),
+        (
+            "filter_default_fail",
+            PyJson::Bool(check.filter_default_fail),
+        ),
+        (
+            "badge_url",
+            PyJson::Str(format!(
+                "{}/b/2/{}.svg",
+                settings.site_root, check.badge_key
+            )),
+        ),
     ];
     if let Some(duration) = check.last_duration.filter(|d| !d.is_zero()) {
         fields.push(("last_duration", PyJson::Int(duration.num_seconds())));
     }
+    // Keys in the order `to_dict` inserts them: `uuid` after the optional `last_duration`.
+    fields.push(("uuid", PyJson::Str(check.code.to_string())));
     let update_url = format!("{}/api/v3/checks/{}", settings.site_root, check.code);
     fields.push((
         "ping_url",
@@ -723,13 +737,34 @@ mod tests {
              \"last_ping\": \"2024-05-06T07:30:00+00:00\", \"next_ping\": \"2024-05-07T07:30:00+00:00\", \
              \"manual_resume\": false, \"methods\": \"\", \"subject\": \"\", \"subject_fail\": \"\", \
              \"start_kw\": \"\", \"success_kw\": \"\", \"failure_kw\": \"\", \"filter_subject\": false, \
-             \"filter_body\": false, \"ping_url\": \"http://hc.example/ping/{code}\", \
+             \"filter_body\": false, \"filter_http_body\": false, \"filter_default_fail\": false, \
+             \"badge_url\": \"http://hc.example/b/2/00000000-0000-0000-0000-000000000000.svg\", \
+             \"uuid\": \"{code}\", \"ping_url\": \"http://hc.example/ping/{code}\", \
              \"update_url\": \"http://hc.example/api/v3/checks/{code}\", \
              \"pause_url\": \"http://hc.example/api/v3/checks/{code}/pause\", \
              \"resume_url\": \"http://hc.example/api/v3/checks/{code}/resume\", \
              \"channels\": \"00000000-0000-0000-0000-000000000000\", \"timeout\": 86400}}"
         );
         assert_eq!(prepare(&a).text_body(), expected);
+    }
+
+    #[test]
+    fn json_has_last_duration_before_uuid_and_the_check_badge() {
+        let mut a = alert(down("POST", "http://host", "$JSON", serde_json::json!({})));
+        a.check.last_duration = Some(TimeDelta::milliseconds(90_900));
+        a.check.badge_key = uuid::Uuid::from_u128(1);
+        a.check.filter_http_body = true;
+        let body = prepare(&a).text_body();
+        let code = a.check.code;
+        assert!(
+            body.contains(
+                "\"filter_http_body\": true, \"filter_default_fail\": false, \
+                 \"badge_url\": \"http://hc.example/b/2/00000000-0000-0000-0000-000000000001.svg\", \
+                 \"last_duration\": 90, \"uuid\": \""
+            ),
+            "{body}"
+        );
+        assert!(body.contains(&format!("\"uuid\": \"{code}\", \"ping_url\"")));
     }
 
     #[test]
