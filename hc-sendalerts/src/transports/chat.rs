@@ -123,9 +123,9 @@ pub fn check_url(settings: &Settings, alert: &Alert) -> String {
     text::cloaked_url(settings, &alert.check)
 }
 
-/// The check's tags (`tags` split on whitespace).
+/// The check's tags, as Healthchecks' `Check.tags_list` splits them.
 pub fn tags_list(alert: &Alert) -> Vec<&str> {
-    alert.check.tags.split_whitespace().collect()
+    text::tags_list(&alert.check.tags)
 }
 
 /// For an up flip after a down flip: how long the check was down.

@@ -48,7 +48,7 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
             lines.push(downtime);
         }
     }
-    let title = slack::python_strip(&lines.join("\n")).replace('\u{a0}', " ");
+    let title = text::python_strip(&lines.join("\n")).replace('\u{a0}', " ");
 
     let mut widgets = vec![json!({"textParagraph": {"text": title}})];
     let mut field = |label: &str, text: String| {
@@ -57,7 +57,7 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
     if !alert.project.name.is_empty() {
         field("Project", alert.project.name.clone());
     }
-    let tags = slack::tags_list(&check.tags);
+    let tags = text::tags_list(&check.tags);
     if !tags.is_empty() {
         field("Tags", tags.join(", "));
     }

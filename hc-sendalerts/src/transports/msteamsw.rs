@@ -8,7 +8,7 @@ use crate::alert::Alert;
 
 use super::chat::{self, escape_html};
 use super::http::HttpRequest;
-use super::{Settings, TransportError, Transports, slack, text};
+use super::{Settings, TransportError, Transports, text};
 
 /// Delivers `alert` to the channel's Workflows URL; fails when `MSTEAMS_ENABLED` is off.
 pub async fn notify(transports: &Transports, alert: &Alert) -> Result<(), TransportError> {
@@ -50,7 +50,7 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
     } else {
         format!("🟢 “{}” is UP.", escape_html(&name))
     };
-    let heading = slack::python_strip(&heading).replace('\u{a0}', " ");
+    let heading = text::python_strip(&heading).replace('\u{a0}', " ");
 
     // Healthchecks fills the fact set with its Slack field helper, whose fields are `short`.
     let mut facts = Vec::new();
@@ -63,7 +63,7 @@ pub fn payload(alert: &Alert, settings: &Settings, now: DateTime<Utc>) -> Value 
     if !alert.project.name.is_empty() {
         fact("Project:", alert.project.name.clone());
     }
-    let tags = slack::tags_list(&check.tags);
+    let tags = text::tags_list(&check.tags);
     if !tags.is_empty() {
         fact("Tags:", tags.join(" "));
     }

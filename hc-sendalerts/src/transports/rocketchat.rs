@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::http;
 use super::slack::{self, check_fields, field};
 use super::text::{cloaked_url, formatted_kind_created, reason_long};
-use super::{Settings, TransportError, Transports};
+use super::{Settings, TransportError, Transports, text};
 use crate::alert::{Alert, PingBody};
 
 /// Delivers `alert` to a Rocket.Chat incoming webhook (the channel value is its URL).
@@ -79,7 +79,7 @@ fn text(alert: &Alert, url: &str) -> String {
             text.push_str(&downtime);
         }
     }
-    slack::python_strip(&text).replace('\u{a0}', " ")
+    text::python_strip(&text).replace('\u{a0}', " ")
 }
 
 /// Rocket.Chat's Markdown needs asterisks escaped with a backslash (Healthchecks'

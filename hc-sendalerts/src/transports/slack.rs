@@ -4,14 +4,14 @@
 //! The channel value is an incoming-webhook URL, or the JSON that Slack's OAuth flow returned
 //! (`incoming_webhook.url`). A 404, or a 400 with the body `invalid_token`, disables the channel.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::http::{self, HttpRequest, HttpResponse};
 use super::text::{
     body_excerpt, cloaked_url, format_duration, formatted_kind_created, reason_long,
 };
-use super::{Settings, TransportError, Transports, chat};
+use super::{Settings, TransportError, Transports, chat, text};
 use crate::alert::Alert;
 
 /// Characters of the last ping's body shown at most (§3.9).
@@ -78,45 +78,8 @@ pub fn downtime_sentence(alert: &Alert) -> Option<String> {
     let down = chat::down_duration(alert)?;
     Some(format!(
         "The downtime lasted {}.",
-        duration_for_sentence(down)
+        chat::format_duration_for_sentence(down)
     ))
-}
-
-/// Healthchecks' `hc.lib.date.format_duration_for_sentence`: the two largest units from days
-/// down to seconds, the second one even when it is zero ("1 day, 0 hours"); seconds alone
-/// under a minute.
-pub fn duration_for_sentence(duration: TimeDelta) -> String {
-    let unit = |count: i64, name: &str| {
-        let s = if count == 1 { "" } else { "s" };
-        format!("{count} {name}{s}")
-    };
-    let total = duration.num_seconds();
-    let (mins, secs) = (total.div_euclid(60), total.rem_euclid(60));
-    let (hours, mins) = (mins.div_euclid(60), mins.rem_euclid(60));
-    let (days, hours) = (hours.div_euclid(24), hours.rem_euclid(24));
-    if days != 0 {
-        format!("{}, {}", unit(days, "day"), unit(hours, "hour"))
-    } else if hours != 0 {
-        format!("{}, {}", unit(hours, "hour"), unit(mins, "minute"))
-    } else if mins != 0 {
-        format!("{}, {}", unit(mins, "minute"), unit(secs, "second"))
-    } else {
-        unit(secs, "second")
-    }
-}
-
-/// Healthchecks' `Check.tags_list`: split at single spaces, each part stripped, empty ones
-/// dropped (so a tab inside a tag stays in it).
-pub fn tags_list(tags: &str) -> Vec<&str> {
-    tags.split(' ')
-        .map(python_strip)
-        .filter(|tag| !tag.is_empty())
-        .collect()
-}
-
-/// Python's `str.strip()`: its whitespace includes the separators U+001C..U+001F.
-pub fn python_strip(text: &str) -> &str {
-    text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
 }
 
 /// A `{title, value, short}` field of an attachment (`short` is left out when false, as
@@ -140,7 +103,7 @@ pub fn check_fields(alert: &Alert, fix_asterisks: fn(&str) -> String) -> Vec<Val
     if !alert.project.name.is_empty() {
         fields.push(field("Project", alert.project.name.clone(), true));
     }
-    let tags: Vec<String> = tags_list(&check.tags)
+    let tags: Vec<String> = text::tags_list(&check.tags)
         .into_iter()
         .map(|tag| format!("`{tag}`"))
         .collect();
@@ -360,28 +323,6 @@ pub(crate) mod tests {
             p["attachments"][0]["text"],
             "The downtime lasted 1 hour, 1 minute."
         );
-    }
-
-    #[track_caller]
-    fn check_sentence(seconds: i64, expected: &str) {
-        assert_eq!(duration_for_sentence(TimeDelta::seconds(seconds)), expected);
-    }
-
-    #[test]
-    fn sentence_durations_have_two_units_like_healthchecks() {
-        check_sentence(0, "0 seconds");
-        check_sentence(1, "1 second");
-        check_sentence(60, "1 minute, 0 seconds");
-        check_sentence(61, "1 minute, 1 second");
-        check_sentence(3600, "1 hour, 0 minutes");
-        check_sentence(5400, "1 hour, 30 minutes");
-        check_sentence(86400 + 7200 + 180, "1 day, 2 hours");
-        check_sentence(9 * 86400, "9 days, 0 hours");
-    }
-
-    #[test]
-    fn tags_split_at_spaces_like_python() {
-        assert_eq!(tags_list(" a  b\tc \u{1f}"), vec!["a", "b\tc"]);
     }
 
     #[test]

@@ -149,6 +149,20 @@ fn timesince(secs: i64) -> String {
     parts.join(", ")
 }
 
+/// Healthchecks' `Check.tags_list`: split at single spaces, each part stripped, empty ones
+/// dropped (so a tab inside a tag stays in it).
+pub fn tags_list(tags: &str) -> Vec<&str> {
+    tags.split(' ')
+        .map(python_strip)
+        .filter(|tag| !tag.is_empty())
+        .collect()
+}
+
+/// Python's `str.strip()`: its whitespace includes the separators U+001C..U+001F.
+pub fn python_strip(text: &str) -> &str {
+    text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +214,11 @@ mod tests {
         check_duration(90, "1 minute");
         check_duration(59, "");
         check_duration(0, "");
+    }
+
+    #[test]
+    fn tags_split_at_spaces_like_python() {
+        assert_eq!(tags_list(" a  b\tc \u{1f}"), vec!["a", "b\tc"]);
     }
 
     #[test]

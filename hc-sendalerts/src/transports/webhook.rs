@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use hc_core::status::{CheckKind, CheckTiming, Status, StoredStatus};
 
 use super::http::{self, HttpRequest};
-use super::{Settings, TransportError, Transports};
+use super::{Settings, TransportError, Transports, text};
 use crate::alert::{Alert, Check, PingBody};
 
 /// One direction (up or down) of a webhook channel's value.
@@ -175,7 +175,10 @@ impl Values {
             name: check.name.clone(),
             slug: check.slug.clone(),
             tags: check.tags.clone(),
-            tag_list: tags_list(&check.tags),
+            tag_list: text::tags_list(&check.tags)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             json: check_dict(settings, check, now).dumps(),
             exit_status: alert
                 .last_ping
@@ -272,15 +275,6 @@ fn to_latin1(value: &str) -> Vec<u8> {
         }
     }
     out
-}
-
-/// Healthchecks' `Check.tags_list`: space-separated, stripped, empty ones dropped.
-fn tags_list(tags: &str) -> Vec<String> {
-    tags.split(' ')
-        .map(str::trim)
-        .filter(|tag| !tag.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
 
 /// Python's `datetime.replace(microsecond=0).isoformat()` for a UTC time.
