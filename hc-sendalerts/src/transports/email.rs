@@ -1405,16 +1405,16 @@ mod tests {
         let expected_order = [
             "The check \"Daily Backup\" has gone down.\n",
             "Reason: success signal did not arrive on time, grace time passed.\n",
-            "View on Mychecks:\nhttps://hc.example.org/cloaked/",
-            "Details:\n",
+            "\nView on Mychecks:\nhttps://hc.example.org/cloaked/",
+            "\nDetails:\n--------\n",
             "Project: Backups\n",
             "Period: 1 day\n",
             "Total pings: 42 (since Dec 1, 2025)\n",
-            "Last ping: Wed, 14 Jan 2026 08:00:00 +0000 (1\u{a0}day, 2\u{a0}hours ago), from 192.0.2.7\n",
+            "Last ping: 1 day, 2 hours ago, from 192.0.2.7\n",
             "Last ping type: Success\n",
             "Status changed to down at: Thu, 15 Jan 2026 10:00:00 +0000\n",
-            "Unsubscribe: https://hc.example.org/integrations/",
-            "Regards,\nMychecks\n",
+            "\n--\nUnsubscribe: https://hc.example.org/integrations/",
+            "Regards, Mychecks\n",
         ];
         let mut from = 0;
         for part in expected_order {
@@ -1425,6 +1425,7 @@ mod tests {
         }
         assert!(!text.contains("downtime"));
         assert!(!text.contains("Last Ping Body"));
+        assert!(!text.contains('\u{a0}'), "no-break spaces are plain in text");
         assert!(!text.contains("0000000000cc"), "the code never shows");
     }
 
@@ -1437,7 +1438,7 @@ mod tests {
         let text = text_of(&alert);
         assert!(
             text.starts_with(
-                "The check \"Daily Backup\" has gone up.\nThe downtime lasted 2 hours, 30 minutes.\n"
+                "The check \"Daily Backup\" has gone up.\nThe downtime lasted 2 hours, 30 minutes.\n\n"
             ),
             "{text}"
         );
@@ -1461,10 +1462,10 @@ mod tests {
         alert.check.tags = "prod  db".into();
         let text = text_of(&alert);
         assert!(
-            text.contains("\nDescription:\nBacks up the database.\n"),
+            text.contains("\nDescription:\n------------\nBacks up the database.\n"),
             "{text}"
         );
-        assert!(text.contains("Tags: prod, db\n"), "{text}");
+        assert!(text.contains("Tags: prod  db\n"), "{text}");
         assert!(
             text.contains("Schedule: 0 5 * * *\nTime zone: Europe/Riga\n"),
             "{text}"
@@ -1481,10 +1482,7 @@ mod tests {
             text.contains("Status changed to down at: Thu, 15 Jan 2026 12:00:00 +0200\n"),
             "{text}"
         );
-        assert!(
-            text.contains("Last ping: Wed, 14 Jan 2026 10:00:00 +0200"),
-            "{text}"
-        );
+        assert!(text.contains("Total pings: 42 (since Dec 1, 2025)"), "{text}");
     }
 
     #[test]
@@ -1502,7 +1500,7 @@ mod tests {
         alert.last_ping = None;
         let text = text_of(&alert);
         assert!(
-            text.contains("Total pings: 7 (since Dec 1, 2025)\nLast ping: never\n"),
+            text.contains("Total pings: 0 (since Dec 1, 2025)\nStatus changed"),
             "{text}"
         );
     }
@@ -1512,7 +1510,10 @@ mod tests {
         let mut alert = alert();
         alert.last_ping.as_mut().expect("ping").body = PingBody::Inline(b"all good".to_vec());
         let text = text_of(&alert);
-        assert!(text.contains("\nLast Ping Body:\nall good\n"), "{text}");
+        assert!(
+            text.contains("\nLast Ping Body:\n---------------\nall good\n"),
+            "{text}"
+        );
         assert!(!text.contains("Showing the last"));
     }
 
@@ -1522,8 +1523,8 @@ mod tests {
         assert_eq!(
             body_tail(body.as_bytes()),
             BodySection::Text {
-                note: Some("Showing the last 10000 bytes of 10500 bytes total.".into()),
-                text: "ä".repeat(10_000),
+                length: 10_500,
+                tail: "ä".repeat(10_000),
             }
         );
     }
@@ -1534,14 +1535,16 @@ mod tests {
         alert.last_ping.as_mut().expect("ping").body = PingBody::InObjectStorage(123);
         let text = text_of(&alert);
         assert!(
-            text.contains("\nLast Ping Body:\nThe request body data is being processed"),
+            text.contains(
+                "\nLast Ping Body:\n---------------\nThe request body data is being processed"
+            ),
             "{text}"
         );
     }
 
     #[track_caller]
     fn check_wrap(text: &str, width: usize, expected: &str) {
-        assert_eq!(word_wrap(text, width), expected);
+        assert_eq!(django_wordwrap(text, width), expected);
     }
 
     #[test]
@@ -1560,6 +1563,48 @@ mod tests {
     }
 
     #[test]
+    fn wrap_expands_tabs_and_keeps_crlf_lines_and_final_newline() {
+        check_wrap("a\r\nsecond line\ttab\n", 80, "a\nsecond line     tab\n");
+    }
+
+    #[test]
+    fn wrap_keeps_lines_of_only_spaces() {
+        check_wrap("   \n", 80, "   \n");
+    }
+
+    #[test]
+    fn wrap_drops_the_spaces_where_it_breaks() {
+        check_wrap("aaa    bbb", 5, "aaa\nbbb");
+    }
+
+    #[track_caller]
+    fn check_sentence(secs: i64, expected: &str) {
+        assert_eq!(duration_for_sentence(TimeDelta::seconds(secs)), expected);
+    }
+
+    #[test]
+    fn sentence_durations_have_two_units() {
+        check_sentence(7200, "2 hours, 0 minutes");
+        check_sentence(86400, "1 day, 0 hours");
+        check_sentence(3540, "59 minutes, 0 seconds");
+        check_sentence(5, "5 seconds");
+    }
+
+    #[test]
+    fn html_badges_prefer_the_exit_status() {
+        let mut ping = alert().last_ping.expect("ping");
+        ping.exitstatus = Some(0);
+        assert_eq!(kind_badge(&ping).1, "Exit status 0");
+        ping.kind = Some("fail".into());
+        ping.exitstatus = Some(2);
+        assert_eq!(kind_badge(&ping).1, "Exit status 2");
+        ping.exitstatus = None;
+        assert_eq!(kind_badge(&ping).1, "Failure");
+        ping.kind = Some("start".into());
+        assert_eq!(kind_badge(&ping).1, "Started");
+    }
+
+    #[test]
     fn html_is_escaped() {
         let mut alert = alert();
         alert.check.name = "<b>&\"x\"".into();
@@ -1572,7 +1617,7 @@ mod tests {
         )
         .html();
         assert!(html.contains("&lt;b&gt;&amp;&quot;x&quot;"), "{html}");
-        assert!(html.contains("<pre>&lt;script&gt;</pre>"), "{html}");
+        assert!(html.contains("1em;\">&lt;script&gt;</pre>"), "{html}");
         assert!(!html.contains("<script>"));
     }
 
@@ -1632,7 +1677,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("\nLast Ping Body:\nSee the attachment.\n"),
+            text.contains("\nLast Ping Body:\n---------------\nSee the attachment.\n"),
             "{text}"
         );
         assert!(!text.contains("Lorem"), "{text}");
@@ -1685,7 +1730,10 @@ mod tests {
         );
         assert!(raw.contains("Content-Transfer-Encoding: 7bit\r\n"), "{raw}");
         assert!(
-            raw.contains("\r\n\r\nSubject: hi\r\n\r\nLorem ipsum\r\n"),
+            raw.contains(
+                "\r\n\r\nSubject: hi\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n\
+                 Content-Transfer-Encoding: 7bit\r\nMIME-Version: 1.0\r\n\r\nLorem ipsum\r\n"
+            ),
             "{raw}"
         );
     }
@@ -1761,14 +1809,17 @@ mod tests {
             projects: vec![
                 ProjectOverview {
                     name: "Backups & <Jobs>".into(),
+                    code: Uuid::nil(),
                     n_down: 2,
                 },
                 ProjectOverview {
                     name: "Cron".into(),
+                    code: Uuid::nil(),
                     n_down: 1,
                 },
                 ProjectOverview {
                     name: "Web".into(),
+                    code: Uuid::nil(),
                     n_down: 0,
                 },
             ],
@@ -1782,23 +1833,23 @@ mod tests {
         let text = content.text();
         assert!(
             text.contains(
-                "\nProjects Overview:\n* Backups & <Jobs>: 2 checks down\n\
-                 * Cron: 1 check down\n* Web: OK, all checks up\n\nUnsubscribe: "
+                "\nProjects Overview:\n------------------\n* Backups & <Jobs>: 2 checks down\n\
+                 * Cron: 1 check down\n* Web: OK, all checks up\n\n--\nUnsubscribe: "
             ),
             "{text}"
         );
         let html = content.html();
-        assert!(html.contains("<h3>Projects Overview</h3>"), "{html}");
+        assert!(html.contains("<p><b>Projects Overview</b></p>"), "{html}");
         assert!(
-            html.contains(
-                "<th align=\"left\">Backups &amp; &lt;Jobs&gt;</th><td>2 checks down</td>"
-            ),
+            html.contains(&format!(
+                "<a href=\"https://hc.example.org/projects/{}/checks/\">Backups &amp; &lt;Jobs&gt;</a>\n</td>\n\
+                 <td style=\"padding-right: 32px; padding-bottom: 4px;\">\n<b>2 checks down</b>",
+                Uuid::nil()
+            )),
             "{html}"
         );
-        assert!(
-            html.contains("<th align=\"left\">Web</th><td>OK, all checks up</td>"),
-            "{html}"
-        );
+        assert!(html.contains(">Web</a>"), "{html}");
+        assert!(html.contains("\nOK, all checks up\n"), "{html}");
     }
 
     #[test]

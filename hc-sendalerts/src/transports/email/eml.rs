@@ -58,8 +58,9 @@ const MAX_LINE_LENGTH: usize = 78;
 /// `MIME-Version: 1.0` (when missing), and the decoded text as 7bit or 8bit lines.
 ///
 /// `None`, and the message is attached as stored, for multipart and non-text messages (on
-/// which Healthchecks' `set_content` raises), and for text with lines over 78 octets, which
-/// Python would re-encode as quoted-printable or base64.
+/// which Healthchecks' `set_content` raises), for text with lines over 78 octets, which
+/// Python would re-encode as quoted-printable or base64, and for a header block with a line
+/// that is not a header field.
 fn resaved_text_message(raw: &[u8], message: &Message<'_>) -> Option<Vec<u8>> {
     let root = message.parts.first()?;
     let text = match &root.body {
@@ -94,9 +95,9 @@ fn resaved_text_message(raw: &[u8], message: &Message<'_>) -> Option<Vec<u8>> {
     let mut out = Vec::with_capacity(raw.len() + 100);
     let mut mime_version = false;
     for header in &headers {
-        let Some(colon) = header.iter().position(|&byte| byte == b':') else {
-            continue;
-        };
+        // A line that is no header field: Python would read the rest as the body, mail-parser
+        // may not; attach the message as stored rather than lose what it says.
+        let colon = header.iter().position(|&byte| byte == b':')?;
         let name = &header[..colon];
         if name.len() >= 8 && name[..8].eq_ignore_ascii_case(b"content-") {
             continue;
@@ -236,16 +237,52 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&read.eml), eml);
     }
 
+    /// The headers `set_content` adds to a plain ASCII message.
+    const TEXT_HEADERS: &str = "Content-Type: text/plain; charset=\"utf-8\"\r\nContent-Transfer-Encoding: 7bit\r\nMIME-Version: 1.0\r\n";
+
     #[test]
-    fn plain_message_is_attached_unchanged() {
-        let raw = "Subject: Foo bar baz\r\n\r\nLorem ipsum\r\n";
-        check(raw, Some("Foo bar baz"), raw);
+    fn plain_message_is_written_again_as_set_content_does() {
+        check(
+            "Subject: Foo bar baz\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nLorem ipsum\r\n",
+            Some("Foo bar baz"),
+            &format!("Subject: Foo bar baz\r\n{TEXT_HEADERS}\r\nLorem ipsum\r\n"),
+        );
+    }
+
+    #[test]
+    fn mime_version_is_kept_where_it_was() {
+        check(
+            "MIME-Version: 1.0\r\nSubject: a\r\n\r\nb\r\n",
+            Some("a"),
+            "MIME-Version: 1.0\r\nSubject: a\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n\
+             Content-Transfer-Encoding: 7bit\r\n\r\nb\r\n",
+        );
+    }
+
+    #[test]
+    fn eight_bit_text_is_decoded_and_written_as_utf8() {
+        check(
+            "Subject: x\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=E9\r\n",
+            Some("x"),
+            "Subject: x\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n\
+             Content-Transfer-Encoding: 8bit\r\nMIME-Version: 1.0\r\n\r\ncafé\r\n",
+        );
+    }
+
+    #[test]
+    fn long_lines_are_attached_as_stored() {
+        let raw = format!("Subject: x\r\n\r\n{}\r\n", "a".repeat(79));
+        check(&raw, Some("x"), &raw);
     }
 
     #[test]
     fn bare_line_feeds() {
-        let raw = "Subject: Foo\n\nLorem ipsum\n";
-        check(raw, Some("Foo"), raw);
+        check(
+            "Subject: Foo\n\nLorem ipsum\n",
+            Some("Foo"),
+            &format!("Subject: Foo\r\n{TEXT_HEADERS}\r\nLorem ipsum\r\n"),
+        );
     }
 
     #[test]
@@ -253,23 +290,30 @@ mod tests {
         check(
             "Subject: =?UTF-8?B?UsWrxLfEq8WhaQ==?= =?UTF-8?Q?_ok?=\r\n\r\nbody\r\n",
             Some("Rūķīši ok"),
-            "Subject: =?UTF-8?B?UsWrxLfEq8WhaQ==?= =?UTF-8?Q?_ok?=\r\n\r\nbody\r\n",
+            &format!("Subject: =?UTF-8?B?UsWrxLfEq8WhaQ==?= =?UTF-8?Q?_ok?=\r\n{TEXT_HEADERS}\r\nbody\r\n"),
         );
     }
 
     #[test]
     fn folded_subject_is_one_line() {
-        let raw = "Subject: backup\r\n\tfinished\r\n\r\nbody\r\n";
-        check(raw, Some("backup finished"), raw);
+        check(
+            "Subject: backup\r\n\tfinished\r\n\r\nbody\r\n",
+            Some("backup finished"),
+            &format!("Subject: backup\r\n\tfinished\r\n{TEXT_HEADERS}\r\nbody\r\n"),
+        );
     }
 
     #[test]
     fn blank_or_missing_subject_is_none() {
-        check("Subject:  \r\n\r\nx\r\n", None, "Subject:  \r\n\r\nx\r\n");
+        check(
+            "Subject:  \r\n\r\nx\r\n",
+            None,
+            &format!("Subject: \r\n{TEXT_HEADERS}\r\nx\r\n"),
+        );
         check(
             "From: a@example.org\r\n\r\nx\r\n",
             None,
-            "From: a@example.org\r\n\r\nx\r\n",
+            &format!("From: a@example.org\r\n{TEXT_HEADERS}\r\nx\r\n"),
         );
     }
 
@@ -403,7 +447,7 @@ mod tests {
 
     #[test]
     fn not_a_message_is_attached_unchanged() {
-        for raw in [&b""[..], b"\r\n\r\n", b"\xff\xfe\x00garbage"] {
+        for raw in [&b""[..], b"\xff\xfe\x00garbage"] {
             let read = read_email_ping(raw);
             assert_eq!(read.eml, raw, "{raw:?}");
             assert_eq!(read.subject, None);
