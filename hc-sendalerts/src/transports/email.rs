@@ -17,19 +17,19 @@ mod eml;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
-use hc_core::status::{CheckKind, CheckTiming, Status, StoredStatus};
 use hc_core::config::{Secret, Vars};
 use hc_core::exit::ConfigError;
 use hc_core::schedule::Zone;
-use lettre::message::header::{ContentTransferEncoding, ContentType};
+use hc_core::status::{CheckKind, CheckTiming, Status, StoredStatus};
+use lettre::Address;
 use lettre::message::header::{self, Header, HeaderName, HeaderValue, Headers};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::message::{Attachment, Body, Mailbox, Mailboxes, MultiPart, SinglePart};
 use lettre::transport::smtp::Error as SmtpError;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::Address;
 use uuid::Uuid;
 
 use super::chat;
@@ -833,7 +833,11 @@ impl Content {
             line("Projects Overview:".into());
             line("------------------".into());
             for project in &self.projects {
-                line(format!("* {}: {}", project.name, project_status(project.n_down)));
+                line(format!(
+                    "* {}: {}",
+                    project.name,
+                    project_status(project.n_down)
+                ));
             }
         }
         line(String::new());
@@ -876,9 +880,17 @@ impl Content {
         // "Total Pings".
         let mut cells: Vec<String> = Vec::new();
         if !self.project_name.is_empty() {
-            cells.push(format!("<b>Project</b><br>\n{}", escape(&self.project_name)));
+            cells.push(format!(
+                "<b>Project</b><br>\n{}",
+                escape(&self.project_name)
+            ));
         }
-        let tags: Vec<&str> = self.tags.split(' ').map(str::trim).filter(|t| !t.is_empty()).collect();
+        let tags: Vec<&str> = self
+            .tags
+            .split(' ')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect();
         if !tags.is_empty() {
             let mut cell = String::from("<b>Tags</b><br>\n");
             for tag in tags {
@@ -893,7 +905,10 @@ impl Content {
             cells.push(format!("<b>Period</b><br>\n{}", escape(period)));
         }
         if let Some((schedule, tz)) = &self.schedule {
-            cells.push(format!("<b>Schedule</b><br>\n<code>{}</code>", escape(schedule)));
+            cells.push(format!(
+                "<b>Schedule</b><br>\n<code>{}</code>",
+                escape(schedule)
+            ));
             cells.push(format!("<b>Time Zone</b><br>\n{}", escape(tz)));
         }
         out.push_str("<table>\n<tr>\n");
@@ -1025,7 +1040,10 @@ fn kind_badge(ping: &Ping) -> (&'static str, String) {
 fn title(word: &str) -> String {
     let mut chars = word.chars();
     chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars.flat_map(char::to_lowercase)).collect()
+        first
+            .to_uppercase()
+            .chain(chars.flat_map(char::to_lowercase))
+            .collect()
     })
 }
 
@@ -1063,7 +1081,10 @@ fn local(zone: &Zone, t: DateTime<Utc>) -> DateTime<FixedOffset> {
 fn body_tail(bytes: &[u8]) -> BodySection {
     let text = String::from_utf8_lossy(bytes);
     let length = text.chars().count();
-    let tail = match text.char_indices().nth(length.saturating_sub(BODY_TAIL_CHARS)) {
+    let tail = match text
+        .char_indices()
+        .nth(length.saturating_sub(BODY_TAIL_CHARS))
+    {
         Some((cut, _)) => text[cut..].to_owned(),
         None => text.into_owned(),
     };
@@ -1101,7 +1122,15 @@ fn py_space(c: char) -> bool {
 fn py_line_break(c: char) -> bool {
     matches!(
         c,
-        '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}'
+        '\n' | '\r'
+            | '\u{b}'
+            | '\u{c}'
+            | '\u{1c}'
+            | '\u{1d}'
+            | '\u{1e}'
+            | '\u{85}'
+            | '\u{2028}'
+            | '\u{2029}'
     )
 }
 
@@ -1425,7 +1454,10 @@ mod tests {
         }
         assert!(!text.contains("downtime"));
         assert!(!text.contains("Last Ping Body"));
-        assert!(!text.contains('\u{a0}'), "no-break spaces are plain in text");
+        assert!(
+            !text.contains('\u{a0}'),
+            "no-break spaces are plain in text"
+        );
         assert!(!text.contains("0000000000cc"), "the code never shows");
     }
 
@@ -1482,7 +1514,10 @@ mod tests {
             text.contains("Status changed to down at: Thu, 15 Jan 2026 12:00:00 +0200\n"),
             "{text}"
         );
-        assert!(text.contains("Total pings: 42 (since Dec 1, 2025)"), "{text}");
+        assert!(
+            text.contains("Total pings: 42 (since Dec 1, 2025)"),
+            "{text}"
+        );
     }
 
     #[test]

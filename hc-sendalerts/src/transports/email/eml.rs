@@ -290,7 +290,9 @@ mod tests {
         check(
             "Subject: =?UTF-8?B?UsWrxLfEq8WhaQ==?= =?UTF-8?Q?_ok?=\r\n\r\nbody\r\n",
             Some("Rūķīši ok"),
-            &format!("Subject: =?UTF-8?B?UsWrxLfEq8WhaQ==?= =?UTF-8?Q?_ok?=\r\n{TEXT_HEADERS}\r\nbody\r\n"),
+            &format!(
+                "Subject: =?UTF-8?B?UsWrxLfEq8WhaQ==?= =?UTF-8?Q?_ok?=\r\n{TEXT_HEADERS}\r\nbody\r\n"
+            ),
         );
     }
 
