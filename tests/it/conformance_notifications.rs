@@ -671,6 +671,11 @@ fn request_text(r: &RecordedRequest) -> String {
 /// makes at send time left out, MIME boundaries too), then each part's type and decoded content,
 /// HTML with [`html_layout`] normalised. The transfer encodings and header folding chosen by the
 /// two mail libraries are not compared: a mail reader shows the same either way.
+///
+/// One deliberate difference (ARCHITECTURE.md): `List-Unsubscribe` is compared as decoded text.
+/// Python's email package writes a header longer than a line with no place to fold as RFC 2047
+/// encoded-words, so Healthchecks' one-click link arrives as `=?utf-8?q?=3Chttp…?=`, which is
+/// not an RFC 2369 URL; we send the `<URL>` itself. Decoded, both read `<URL>`.
 fn mail_text(raw: &[u8]) -> String {
     use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
     let parsed = MessageParser::default().parse(raw).unwrap();
@@ -710,7 +715,16 @@ fn mail_text(raw: &[u8]) -> String {
         ) {
             continue;
         }
-        writeln!(out, "{name}: {}", signatures(&render(header.value()))).unwrap();
+        let value = if name.eq_ignore_ascii_case("list-unsubscribe") {
+            // Decoded as unstructured text (a Subject), see above.
+            let field = &raw[header.offset_start as usize..header.offset_end as usize];
+            let probe = [b"Subject:", field, b"\r\n"].concat();
+            let probe = MessageParser::default().parse(&probe).unwrap();
+            probe.subject().unwrap_or_default().trim().to_owned()
+        } else {
+            render(header.value())
+        };
+        writeln!(out, "{name}: {}", signatures(&value)).unwrap();
     }
     for part in &parsed.parts {
         let ct = part

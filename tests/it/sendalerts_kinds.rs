@@ -134,7 +134,7 @@ async fn email_goes_down_then_up_with_the_downtime() {
             "Last ping: ",
             ", from 198.51.100.7",
             "Status changed to down at: ",
-            "Last Ping Body:\ndump finished: 1.2 GB",
+            "Last Ping Body:\n---------------\ndump finished: 1.2 GB",
             &format!(
                 "Unsubscribe: {SITE_ROOT}/integrations/{}/unsub/",
                 channel.code
@@ -207,7 +207,7 @@ async fn email_goes_down_then_up_with_the_downtime() {
             "The downtime lasted 1 hour, 30 minutes.",
             "Total pings: 2 ",
             "Status changed to up at: ",
-            "Last Ping Body:\nsecond try: dump finished",
+            "Last Ping Body:\n---------------\nsecond try: dump finished",
         ],
     );
     assert!(!text.contains("Reason:"), "{text}");
@@ -308,14 +308,20 @@ async fn email_shows_the_last_ping_at_the_flip_time() {
             "Reason: received a failure signal.",
             "Total pings: 1 ",
             "Last ping type: Failure",
-            "Last Ping Body:\nbefore the flip",
+            "Last Ping Body:\n---------------\nbefore the flip",
         ],
     );
     assert!(!text.contains("after the flip"), "{text}");
     assert!(!html.contains("after the flip"), "{html}");
 
     let (text, _) = parts(with_subject(&messages, "DOWN | same-instant"));
-    assert_in_order(&text, &["Total pings: 2 ", "Last Ping Body:\nat the flip"]);
+    assert_in_order(
+        &text,
+        &[
+            "Total pings: 2 ",
+            "Last Ping Body:\n---------------\nat the flip",
+        ],
+    );
     assert!(!text.contains("an hour earlier"), "{text}");
 
     let (text, html) = parts(with_subject(&messages, "DOWN | in-object-storage"));
@@ -323,7 +329,7 @@ async fn email_shows_the_last_ping_at_the_flip_time() {
         &text,
         &[
             "Total pings: 1 ",
-            "Last Ping Body:\nThe request body data is being processed",
+            "Last Ping Body:\n---------------\nThe request body data is being processed",
         ],
     );
     assert!(
@@ -401,8 +407,8 @@ async fn email_pings_are_attached_and_the_owner_sees_the_projects_overview() {
         &[
             "Last ping type: Failure",
             "Last ping subject: Backup ✓",
-            "Last Ping Body:\nSee the attachment.",
-            "Projects Overview:\n* Project: 2 checks down\n",
+            "Last Ping Body:\n---------------\nSee the attachment.",
+            "Projects Overview:\n------------------\n* Project: 2 checks down\n",
         ],
     );
     assert!(html.contains("Projects Overview"), "{html}");
@@ -412,8 +418,8 @@ async fn email_pings_are_attached_and_the_owner_sees_the_projects_overview() {
     assert_in_order(
         &text,
         &[
-            "Last Ping Body:\nThe request body data is being processed",
-            "Projects Overview:\n* Project: 2 checks down\n",
+            "Last Ping Body:\n---------------\nThe request body data is being processed",
+            "Projects Overview:\n------------------\n* Project: 2 checks down\n",
         ],
     );
     assert!(!text.contains("Last ping subject"), "{text}");

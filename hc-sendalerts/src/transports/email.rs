@@ -16,19 +16,20 @@ mod eml;
 
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use hc_core::config::{Secret, Vars};
 use hc_core::exit::ConfigError;
 use hc_core::schedule::Zone;
+use hc_core::status::{CheckKind, CheckTiming, Status, StoredStatus};
+use lettre::Address;
+use lettre::message::header::{self, Header, HeaderName, HeaderValue, Headers};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::header::{Header, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, Body, Mailbox, Mailboxes, MultiPart, SinglePart};
 use lettre::transport::smtp::Error as SmtpError;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::{Data, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{Address, Message};
 use uuid::Uuid;
 
 use super::chat;
@@ -267,8 +268,7 @@ pub async fn notify(transports: &Transports, alert: &Alert) -> Result<(), Transp
         None => None,
     };
     let composed = compose(&transports.settings, alert, account.as_ref(), Utc::now())?;
-    let email = composed.message.formatted();
-    let delivery = server.deliver(&composed.mail_from, &composed.to, &email);
+    let delivery = server.deliver(&composed.mail_from, &composed.to, &composed.email);
     match tokio::time::timeout(SMTP_TIMEOUT, delivery).await {
         Ok(result) => result.map_err(classify),
         Err(_) => Err(TransportError::transient("SMTP timed out")),
@@ -290,6 +290,8 @@ pub struct Account {
 pub struct ProjectOverview {
     /// The project's name, or its owner's address when it has none (Healthchecks' `str(project)`).
     pub name: String,
+    /// `accounts_project.code`, for the link to its checks.
+    pub code: Uuid,
     /// How many of its checks are down now.
     pub n_down: i64,
 }
@@ -306,26 +308,24 @@ pub async fn recipient_account(
     pool: &deadpool_postgres::Pool,
     address: &str,
 ) -> Result<Option<Account>, TransportError> {
-    // One row per project (NULLs when the user has none), none when no user has the address.
-    // A check counts as down as the dashboard shows it (`Project.get_n_down` uses `get_status`):
-    // stored `down`, or past its `alert_after` (the going-down deadline, §2.4) though the sender
-    // has not flipped it yet.
+    // One row per check of each project (NULLs for a project without checks, and for a user
+    // without projects), none when no user has the address. Projects come in
+    // `Profile.projects()` order, by lower-cased name.
     const SQL: &str = "\
-        SELECT p.tz, pr.name, pr.n_down \
+        SELECT p.tz, pr.id, pr.code, COALESCE(NULLIF(pr.name, ''), o.email) AS name, \
+               c.status, c.kind, \
+               (EXTRACT(EPOCH FROM c.timeout) * 1000000)::int8 AS timeout, \
+               (EXTRACT(EPOCH FROM c.grace) * 1000000)::int8 AS grace, \
+               c.schedule, c.tz AS check_tz, c.last_ping, c.last_start \
           FROM (SELECT id FROM auth_user WHERE email = $1 ORDER BY id LIMIT 1) u \
           LEFT JOIN accounts_profile p ON p.user_id = u.id \
-          LEFT JOIN LATERAL ( \
-              SELECT pr.id, COALESCE(NULLIF(pr.name, ''), o.email) AS name, \
-                     (SELECT count(*) FROM api_check c \
-                       WHERE c.project_id = pr.id \
-                         AND (c.status = 'down' OR c.alert_after <= now())) AS n_down \
-                FROM accounts_project pr \
-                JOIN auth_user o ON o.id = pr.owner_id \
-               WHERE pr.id IN (SELECT id FROM accounts_project WHERE owner_id = u.id \
-                               UNION \
-                               SELECT project_id FROM accounts_member WHERE user_id = u.id) \
-          ) pr ON true \
-         ORDER BY pr.name, pr.id";
+          LEFT JOIN accounts_project pr \
+                 ON pr.id IN (SELECT id FROM accounts_project WHERE owner_id = u.id \
+                              UNION \
+                              SELECT project_id FROM accounts_member WHERE user_id = u.id) \
+          LEFT JOIN auth_user o ON o.id = pr.owner_id \
+          LEFT JOIN api_check c ON c.project_id = pr.id \
+         ORDER BY lower(pr.name), pr.id";
     let lookup_failed = |err: &dyn std::fmt::Display| {
         TransportError::transient(format!("cannot look up the recipient's account: {err}"))
     };
@@ -338,17 +338,55 @@ pub async fn recipient_account(
         return Ok(None);
     };
     let mut account = Account {
-        tz: first.try_get(0).map_err(|err| lookup_failed(&err))?,
+        tz: first.try_get("tz").map_err(|err| lookup_failed(&err))?,
         projects: Vec::new(),
     };
+    let now = Utc::now();
+    let mut last_project = None;
     for row in &rows {
-        let name: Option<String> = row.try_get(1).map_err(|err| lookup_failed(&err))?;
-        let n_down: Option<i64> = row.try_get(2).map_err(|err| lookup_failed(&err))?;
-        if let (Some(name), Some(n_down)) = (name, n_down) {
-            account.projects.push(ProjectOverview { name, n_down });
+        let project: Option<i32> = row.try_get("id").map_err(|err| lookup_failed(&err))?;
+        let Some(project) = project else { continue };
+        if last_project != Some(project) {
+            last_project = Some(project);
+            account.projects.push(ProjectOverview {
+                name: row.try_get("name").map_err(|err| lookup_failed(&err))?,
+                code: row.try_get("code").map_err(|err| lookup_failed(&err))?,
+                n_down: 0,
+            });
+        }
+        if is_down(row, now).map_err(|err| lookup_failed(&err))? {
+            if let Some(overview) = account.projects.last_mut() {
+                overview.n_down += 1;
+            }
         }
     }
     Ok(Some(account))
+}
+
+/// Whether the check of an overview row is down as the dashboard shows it
+/// (`Project.get_n_down` uses `Check.get_status`); `false` for a row without a check, and for a
+/// check whose schedule cannot be evaluated.
+fn is_down(row: &tokio_postgres::Row, now: DateTime<Utc>) -> Result<bool, tokio_postgres::Error> {
+    let status: Option<String> = row.try_get("status")?;
+    let Some(status) = status else {
+        return Ok(false);
+    };
+    let kind: String = row.try_get("kind")?;
+    let micros = |name: &str| -> Result<TimeDelta, tokio_postgres::Error> {
+        let value: Option<i64> = row.try_get(name)?;
+        Ok(TimeDelta::microseconds(value.unwrap_or_default()))
+    };
+    let timing = CheckTiming {
+        status: StoredStatus::from_db(&status).unwrap_or(StoredStatus::New),
+        kind: CheckKind::from_db(&kind).unwrap_or(CheckKind::Simple),
+        timeout: micros("timeout")?,
+        grace: micros("grace")?,
+        schedule: row.try_get("schedule")?,
+        tz: row.try_get("check_tz")?,
+        last_ping: row.try_get("last_ping")?,
+        last_start: row.try_get("last_start")?,
+    };
+    Ok(matches!(timing.status(now, false), Ok(Status::Down)))
 }
 
 /// Sorts an SMTP failure: a 5xx reply is final, anything else (4xx, refused or dropped
@@ -368,8 +406,8 @@ fn classify(err: SmtpError) -> TransportError {
 /// A message ready to send, with its envelope.
 #[derive(Debug, Clone)]
 pub struct Composed {
-    /// The message.
-    pub message: Message,
+    /// The message, formatted.
+    pub email: Vec<u8>,
     /// The envelope sender (`MAIL FROM`), possibly with a bounce id longer than lettre's
     /// `Address` allows.
     pub mail_from: String,
@@ -413,25 +451,39 @@ pub fn compose(
             .multipart(alternative)
             .singlepart(eml_attachment(eml)),
     };
-    let message = Message::builder()
-        .from(from.clone())
-        .to(to)
-        .subject(subject(alert))
-        .message_id(Some(format!(
-            "<{}@{}>",
-            alert.notification,
-            from.email.domain()
-        )))
-        .date(now.into())
-        .header(ListUnsubscribe(format!("<{}>", content.unsubscribe)))
-        .header(ListUnsubscribePost)
-        .multipart(body)
-        .map_err(|err| TransportError::fail(format!("Cannot build the message: {err}")))?;
+    let mut headers = Headers::new();
+    headers.set(header::Subject::from(subject(alert)));
+    headers.set(header::From::from(Mailboxes::from(from.clone())));
+    headers.set(header::To::from(Mailboxes::from(to)));
+    headers.set(header::Date::new(now.into()));
+    headers.set(ListUnsubscribe(format!("<{}>", content.unsubscribe)));
+    headers.set(ListUnsubscribePost);
+    headers.set(header::MessageId::from(format!(
+        "<{}@{}>",
+        alert.notification,
+        from.email.domain()
+    )));
     Ok(Composed {
-        message,
+        email: message_bytes(&headers, &body),
         mail_from,
         to: envelope_to,
     })
+}
+
+/// The message: the MIME headers first, then `headers`, in the order Django writes them
+/// (`MIME-Version`, `Content-Type`, `Subject`, `From`, `To`, `Date`, the extra headers).
+fn message_bytes(headers: &Headers, body: &MultiPart) -> Vec<u8> {
+    let part = body.formatted();
+    // The multipart's own header block (its `Content-Type`) ends at the first empty line.
+    let split = part
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .map_or(0, |at| at + 2);
+    let mut out = b"MIME-Version: 1.0\r\n".to_vec();
+    out.extend_from_slice(&part[..split]);
+    out.extend_from_slice(headers.to_string().as_bytes());
+    out.extend_from_slice(&part[split..]);
+    out
 }
 
 /// `last-ping.eml`: the email ping's message as a `message/rfc822` attachment.
@@ -491,11 +543,14 @@ fn is_seven_bit(bytes: &[u8]) -> bool {
 
 /// `DOWN | <name>` or `UP | <name>`.
 pub fn subject(alert: &Alert) -> String {
+    // Healthchecks strips the rendered subject template.
     format!(
         "{} | {}",
         alert.flip.new_status.to_uppercase(),
         alert.check.name_then_code()
     )
+    .trim_matches(py_space)
+    .to_owned()
 }
 
 /// The one-click unsubscribe link of a channel: `SITE_ROOT/integrations/<code>/unsub/<signed>/`
@@ -551,35 +606,65 @@ impl Header for ListUnsubscribePost {
     }
 }
 
-/// What the last ping's body section shows.
+/// What the last ping's body section shows (Healthchecks shows it when the ping has a body).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum BodySection {
     /// No body: no section.
     None,
-    /// The body's last [`BODY_TAIL_CHARS`] characters, with a note when it was cut.
-    Text { note: Option<String>, text: String },
-    /// In object storage, not readable yet.
+    /// The body as text (invalid UTF-8 replaced): its length in characters and its last
+    /// [`BODY_TAIL_CHARS`] characters.
+    Text { length: usize, tail: String },
+    /// In object storage, not readable yet (Healthchecks' `body is None`).
     Pending,
     /// An email ping: its message is attached.
     Attached,
 }
 
-/// The facts of one message, shared by the text and the HTML part.
+/// The last ping as the details show it.
+#[derive(Debug, Clone)]
+struct LastPing {
+    /// `ping.n`, `None` as Python prints it.
+    n: String,
+    /// `naturaltime`, with Django's no-break spaces.
+    ago: String,
+    remote_addr: String,
+    /// `Ping.get_kind_display` (the text part).
+    kind: String,
+    /// The HTML part's badge: background colour and label.
+    badge: (&'static str, String),
+}
+
+/// The facts of one message, as Healthchecks' alert templates use them; the text and the HTML
+/// part render them.
 #[derive(Debug, Clone)]
 struct Content {
     site_name: String,
     name: String,
     new_status: String,
-    reason: Option<&'static str>,
+    /// `flip.reason_long` when the flip has a reason (`None` as Python prints it when the
+    /// reason is unknown).
+    reason: Option<String>,
     downtime: Option<String>,
     link: String,
-    description: Option<String>,
-    details: Vec<(&'static str, String)>,
+    /// `check.desc`, shown when not empty.
+    description: String,
+    project_name: String,
+    /// `check.tags` as stored (the text part) and split (the HTML part).
+    tags: String,
+    /// `Period` of a simple check, or the schedule and time zone of the others.
+    period: Option<String>,
+    schedule: Option<(String, String)>,
+    total_pings: String,
+    since: String,
+    ping: Option<LastPing>,
+    subject: Option<String>,
+    status_changed: String,
     body: BodySection,
     /// The email ping's message, for `last-ping.eml`.
     attachment: Option<Vec<u8>>,
     /// The recipient account's projects; empty for addresses without an account.
     projects: Vec<ProjectOverview>,
+    site_root: String,
     unsubscribe: String,
 }
 
@@ -595,32 +680,17 @@ impl Content {
             .unwrap_or(&alert.project.owner_tz);
         let zone = Zone::from_name(tz).unwrap_or_else(|_| Zone::utc());
         let check = &alert.check;
-        let reason = reason_long(&alert.flip.reason);
-        // "1 hour, 30 minutes", as in the chat kinds (Healthchecks' `hc_duration_for_sentence`).
-        let downtime = chat::down_duration(alert).map(chat::format_duration_for_sentence);
-
-        let mut details = vec![("Project", alert.project.name.clone())];
-        if !check.tags.trim().is_empty() {
-            details.push((
-                "Tags",
-                check.tags.split_whitespace().collect::<Vec<_>>().join(", "),
-            ));
-        }
-        if check.kind == "cron" || check.kind == "oncalendar" {
-            details.push(("Schedule", check.schedule.clone()));
-            details.push(("Time zone", check.tz.clone()));
-        } else {
-            details.push(("Period", format_duration(check.timeout)));
-        }
-        let total = alert.last_ping.as_ref().and_then(|ping| ping.n);
-        details.push((
-            "Total pings",
-            format!(
-                "{} (since {})",
-                total.unwrap_or(check.n_pings),
-                local(&zone, check.created).format("%b %-d, %Y")
-            ),
-        ));
+        let flip = &alert.flip;
+        let reason = (!flip.reason.is_empty())
+            .then(|| reason_long(&flip.reason).unwrap_or("None").to_owned());
+        let downtime = chat::down_duration(alert)
+            .filter(|down| !down.is_zero())
+            .map(duration_for_sentence);
+        let (period, schedule) = match check.kind.as_str() {
+            "simple" => (Some(format_duration(check.timeout)), None),
+            "cron" | "oncalendar" => (None, Some((check.schedule.clone(), check.tz.clone()))),
+            _ => (None, None),
+        };
         // An email ping's message is read only when it is in the row: one in object storage
         // stays "being processed" like any other body.
         let email_ping = alert
@@ -631,214 +701,372 @@ impl Content {
                 PingBody::Inline(bytes) if !bytes.is_empty() => Some(eml::read_email_ping(bytes)),
                 _ => None,
             });
-        match &alert.last_ping {
-            Some(ping) => {
-                details.push(("Last ping", last_ping_line(&zone, ping, now)));
-                details.push(("Last ping type", kind_display(ping)));
-                if let Some(subject) = email_ping.as_ref().and_then(|read| read.subject.clone()) {
-                    details.push(("Last ping subject", subject));
-                }
-            }
-            None => details.push(("Last ping", "never".to_owned())),
-        }
-        details.push((
-            "Status changed",
-            format!(
-                "to {} at: {}",
-                alert.flip.new_status,
-                local(&zone, alert.flip.created).to_rfc2822()
-            ),
-        ));
-
         let body = match alert.last_ping.as_ref().map(|ping| &ping.body) {
             _ if email_ping.is_some() => BodySection::Attached,
             Some(PingBody::Inline(bytes)) if !bytes.is_empty() => body_tail(bytes),
             Some(PingBody::InObjectStorage(_)) => BodySection::Pending,
             _ => BodySection::None,
         };
-
+        let ping = alert.last_ping.as_ref().map(|ping| LastPing {
+            n: ping.n.map_or("None".to_owned(), |n| n.to_string()),
+            ago: naturaltime(ping.created, now),
+            remote_addr: ping.remote_addr.clone().unwrap_or_default(),
+            kind: kind_display(ping),
+            badge: kind_badge(ping),
+        });
         Content {
             site_name: settings.site_name.clone(),
             name: check.name_then_code(),
-            new_status: alert.flip.new_status.clone(),
+            new_status: flip.new_status.clone(),
             reason,
             downtime,
             link: cloaked_url(settings, check),
-            description: Some(check.desc.trim().to_owned()).filter(|desc| !desc.is_empty()),
-            details,
+            description: check.desc.clone(),
+            project_name: alert.project.name.clone(),
+            tags: check.tags.clone(),
+            period,
+            schedule,
+            total_pings: ping.as_ref().map_or("0".to_owned(), |ping| ping.n.clone()),
+            since: local(&zone, check.created).format("%b %-d, %Y").to_string(),
+            ping,
+            subject: email_ping.as_ref().and_then(|read| read.subject.clone()),
+            status_changed: rfc5322(&local(&zone, flip.created)),
             body,
             attachment: email_ping.map(|read| read.eml),
             projects: account
                 .map(|account| account.projects.clone())
                 .unwrap_or_default(),
+            site_root: settings.site_root.clone(),
             unsubscribe: unsubscribe_url(settings, alert.channel.code, now),
         }
     }
 
-    /// A detail as one text line; "Status changed" reads as a sentence.
-    fn detail_line(label: &str, value: &str) -> String {
-        if label == "Status changed" {
-            format!("{label} {value}")
-        } else {
-            format!("{label}: {value}")
-        }
-    }
-
+    /// The text part: Healthchecks' `alert-body-text.html`, one line per `{% line %}`, values
+    /// escaped where the template does not mark them safe (Django autoescapes text emails too),
+    /// no-break spaces made plain as `hc.lib.emails` does.
     fn text(&self) -> String {
-        let mut out = format!(
-            "The check \"{}\" has gone {}.\n",
-            self.name, self.new_status
-        );
-        if let Some(reason) = self.reason {
-            out.push_str(&format!("Reason: {reason}.\n"));
+        let mut lines: Vec<String> = Vec::new();
+        let mut line = |text: String| lines.push(text);
+        line(format!(
+            "The check \"{}\" has gone {}.",
+            self.name,
+            escape(&self.new_status)
+        ));
+        if let Some(reason) = &self.reason {
+            line(format!("Reason: {}.", escape(reason)));
         }
         if let Some(downtime) = &self.downtime {
-            out.push_str(&format!("The downtime lasted {downtime}.\n"));
+            line(format!("The downtime lasted {}.", escape(downtime)));
         }
-        out.push_str(&format!("\nView on {}:\n{}\n", self.site_name, self.link));
-        if let Some(description) = &self.description {
-            out.push_str(&format!("\nDescription:\n{description}\n"));
+        line(String::new());
+        line(format!("View on {}:", escape(&self.site_name)));
+        line(escape(&self.link));
+        if !self.description.is_empty() {
+            line(String::new());
+            line("Description:".into());
+            line("------------".into());
+            line(self.description.clone());
         }
-        out.push_str("\nDetails:\n");
-        for (label, value) in &self.details {
-            out.push_str(&Content::detail_line(label, value));
-            out.push('\n');
+        line(String::new());
+        line("Details:".into());
+        line("--------".into());
+        if !self.project_name.is_empty() {
+            line(format!("Project: {}", self.project_name));
         }
-        match &self.body {
-            BodySection::None => {}
-            BodySection::Text { note, text } => {
-                out.push_str("\nLast Ping Body:\n");
-                if let Some(note) = note {
-                    out.push_str(note);
-                    out.push('\n');
+        if !self.tags.is_empty() {
+            line(format!("Tags: {}", self.tags));
+        }
+        if let Some(period) = &self.period {
+            line(format!("Period: {}", escape(period)));
+        }
+        if let Some((schedule, tz)) = &self.schedule {
+            line(format!("Schedule: {}", escape(schedule)));
+            line(format!("Time zone: {}", escape(tz)));
+        }
+        line(format!(
+            "Total pings: {} (since {})",
+            escape(&self.total_pings),
+            self.since
+        ));
+        if let Some(ping) = &self.ping {
+            let mut last = format!("Last ping: {}", escape(&ping.ago));
+            if !ping.remote_addr.is_empty() {
+                last.push_str(&format!(", from {}", escape(&ping.remote_addr)));
+            }
+            line(last);
+            line(format!("Last ping type: {}", escape(&ping.kind)));
+            if let Some(subject) = &self.subject {
+                line(format!("Last ping subject: {}", escape(subject)));
+            }
+        }
+        line(format!(
+            "Status changed to {} at: {}",
+            escape(&self.new_status),
+            self.status_changed
+        ));
+        if self.body != BodySection::None {
+            line(String::new());
+            line("Last Ping Body:".into());
+            if let BodySection::Text { length, .. } = &self.body {
+                if *length > BODY_TAIL_CHARS {
+                    line(format!(
+                        "Showing the last {BODY_TAIL_CHARS} bytes of {length} bytes total."
+                    ));
                 }
-                out.push_str(&word_wrap(text, WRAP_WIDTH));
-                out.push('\n');
             }
-            BodySection::Pending => {
-                out.push_str("\nLast Ping Body:\n");
-                out.push_str(PENDING_BODY);
-                out.push('\n');
-            }
-            BodySection::Attached => {
-                out.push_str("\nLast Ping Body:\n");
-                out.push_str(ATTACHED_BODY);
-                out.push('\n');
+            line("---------------".into());
+            match &self.body {
+                BodySection::Text { tail, .. } => line(django_wordwrap(tail, WRAP_WIDTH)),
+                BodySection::Attached => line("See the attachment.".into()),
+                _ => {
+                    line(
+                        "The request body data is being processed and will be available for \
+                         viewing shortly."
+                            .into(),
+                    );
+                    line("Please view it on the website.".into());
+                }
             }
         }
         if !self.projects.is_empty() {
-            out.push_str("\nProjects Overview:\n");
+            line(String::new());
+            line("Projects Overview:".into());
+            line("------------------".into());
             for project in &self.projects {
-                out.push_str(&format!(
-                    "* {}: {}\n",
+                line(format!(
+                    "* {}: {}",
                     project.name,
                     project_status(project.n_down)
                 ));
             }
         }
-        out.push_str(&format!(
-            "\nUnsubscribe: {}\n\nRegards,\n{}\n",
-            self.unsubscribe, self.site_name
-        ));
-        out
+        line(String::new());
+        line("--".into());
+        line(format!("Unsubscribe: {}", escape(&self.unsubscribe)));
+        line(format!("Regards, {}", escape(&self.site_name)));
+        mime_lines(&lines.join("\n")).replace('\u{a0}', " ")
     }
 
+    /// The HTML part: Healthchecks' `alert-body-html.html` (its layout whitespace aside).
     fn html(&self) -> String {
-        let mut out =
-            String::from("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n");
-        out.push_str(&format!(
-            "<p>The check \"<b>{}</b>\" has gone <b>{}</b>.</p>\n",
-            escape(&self.name),
-            escape(&self.new_status)
-        ));
-        if let Some(reason) = self.reason {
-            out.push_str(&format!("<p>Reason: {}.</p>\n", escape(reason)));
+        const CELL: &str =
+            "<td style=\"padding-right: 32px; padding-bottom: 8px; vertical-align: top;\">";
+        let mut out = String::from("<!DOCTYPE html>\n\n<p>\n");
+        let name = escape(&self.name);
+        if self.new_status == "down" {
+            out.push_str(&format!("    \"{name}\" is DOWN"));
+            if let Some(reason) = &self.reason {
+                out.push_str(&format!(" ({})", escape(reason)));
+            }
+            out.push_str(".\n");
+        } else {
+            out.push_str(&format!("    \"{name}\" is UP.\n"));
+            if let Some(downtime) = &self.downtime {
+                out.push_str(&format!("    The downtime lasted {}.\n", escape(downtime)));
+            }
         }
-        if let Some(downtime) = &self.downtime {
-            out.push_str(&format!(
-                "<p>The downtime lasted {}.</p>\n",
-                escape(downtime)
-            ));
-        }
         out.push_str(&format!(
-            "<p><a href=\"{}\">View on {}</a></p>\n",
+            "    <a href=\"{}\">View on {}&hellip;</a>\n</p>\n",
             escape(&self.link),
             escape(&self.site_name)
         ));
-        if let Some(description) = &self.description {
+        if !self.description.is_empty() {
             out.push_str(&format!(
-                "<h3>Description</h3>\n<p style=\"white-space: pre-wrap\">{}</p>\n",
-                escape(description)
+                "<p>\n    <b>Description</b><br>\n    {}\n</p>\n",
+                linebreaksbr(&self.description)
             ));
         }
-        out.push_str("<h3>Details</h3>\n<table>\n");
-        for (label, value) in &self.details {
-            out.push_str(&format!(
-                "<tr><th align=\"left\">{}</th><td>{}</td></tr>\n",
-                escape(label),
-                escape(value)
+        // The cells of the first rows, two to a row (the template's `{% cycle %}`), then
+        // "Total Pings".
+        let mut cells: Vec<String> = Vec::new();
+        if !self.project_name.is_empty() {
+            cells.push(format!(
+                "<b>Project</b><br>\n{}",
+                escape(&self.project_name)
             ));
         }
-        out.push_str("</table>\n");
-        match &self.body {
-            BodySection::None => {}
-            BodySection::Text { note, text } => {
-                out.push_str("<h3>Last Ping Body</h3>\n");
-                if let Some(note) = note {
-                    out.push_str(&format!("<p>{}</p>\n", escape(note)));
+        let tags: Vec<&str> = self
+            .tags
+            .split(' ')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .collect();
+        if !tags.is_empty() {
+            let mut cell = String::from("<b>Tags</b><br>\n");
+            for tag in tags {
+                cell.push_str(&format!(
+                    "<code style=\"background-color: #eeeeee; padding: 2px 4px; border-radius: 2px;\">{}</code>\n",
+                    escape(tag)
+                ));
+            }
+            cells.push(cell);
+        }
+        if let Some(period) = &self.period {
+            cells.push(format!("<b>Period</b><br>\n{}", escape(period)));
+        }
+        if let Some((schedule, tz)) = &self.schedule {
+            cells.push(format!(
+                "<b>Schedule</b><br>\n<code>{}</code>",
+                escape(schedule)
+            ));
+            cells.push(format!("<b>Time Zone</b><br>\n{}", escape(tz)));
+        }
+        out.push_str("<table>\n<tr>\n");
+        for (index, cell) in cells.iter().enumerate() {
+            out.push_str(&format!("{CELL}\n{cell}\n</td>\n"));
+            if index % 2 == 1 {
+                out.push_str("</tr><tr> \n");
+            }
+        }
+        out.push_str(&format!(
+            "{CELL}\n<b>Total Pings</b><br>\n{}\n(since {})\n</td>\n</tr>\n",
+            escape(&self.total_pings),
+            self.since
+        ));
+        if let Some(ping) = &self.ping {
+            let mut last = escape(&ping.ago);
+            if !ping.remote_addr.is_empty() {
+                last.push_str(&format!(", from {}", escape(&ping.remote_addr)));
+            }
+            let (colour, label) = &ping.badge;
+            out.push_str(&format!(
+                "<tr>\n{CELL}\n<b>Last Ping</b><br>\n{last}\n</td>\n\
+                 {CELL}\n<b>Last Ping Type</b><br>\n\
+                 <span style=\"background-color: {colour}; color: #333333; padding-left: 4px; padding-right: 4px; border-radius: 2px;\">\n\
+                 {}\n</span>\n</td>\n</tr>\n",
+                escape(label)
+            ));
+        }
+        out.push_str(&format!(
+            "<tr>\n{CELL}\n<b>Status Changed to {} at</b><br>\n{}\n</td>\n</tr>\n</table>\n",
+            escape(&title(&self.new_status)),
+            self.status_changed
+        ));
+        if let Some(subject) = &self.subject {
+            out.push_str(&format!(
+                "<p><b>Last Ping Subject</b><br>{}</p>\n",
+                escape(subject)
+            ));
+        }
+        let ping_n = self.ping.as_ref().map_or("", |ping| ping.n.as_str());
+        let full_body = format!("{}#ping-{}", escape(&self.link), escape(ping_n));
+        if self.body != BodySection::None {
+            out.push_str("<p><b>Last Ping Body</b>\n");
+            if let BodySection::Text { length, .. } = &self.body {
+                if *length > BODY_TAIL_CHARS {
+                    out.push_str(&format!(
+                        "<br>\nShowing the last {BODY_TAIL_CHARS} bytes of {length} bytes total.\n\
+                         <a href=\"{full_body}\">View full body</a>.\n"
+                    ));
                 }
-                out.push_str(&format!("<pre>{}</pre>\n", escape(text)));
             }
-            BodySection::Pending => {
-                out.push_str(&format!(
-                    "<h3>Last Ping Body</h3>\n<p>{}</p>\n",
-                    escape(PENDING_BODY)
-                ));
-            }
-            BodySection::Attached => {
-                out.push_str(&format!(
-                    "<h3>Last Ping Body</h3>\n<p>{}</p>\n",
-                    escape(ATTACHED_BODY)
-                ));
+            out.push_str("</p>\n");
+            match &self.body {
+                BodySection::Text { tail, .. } => out.push_str(&format!(
+                    "<pre style=\"font-family: monospace; line-height: 1em;\">{}</pre>\n",
+                    linebreaksbr(tail)
+                )),
+                BodySection::Attached => out.push_str("<p>See the attachment.</p>\n"),
+                _ => out.push_str(&format!(
+                    "<p>\nThe request body data is being processed and will be available for viewing shortly.\n\
+                     Please <a href=\"{full_body}\">view it on the website</a>.\n</p>\n"
+                )),
             }
         }
         if !self.projects.is_empty() {
-            out.push_str("<h3>Projects Overview</h3>\n<table>\n");
+            out.push_str("<p><b>Projects Overview</b></p>\n<table>\n");
             for project in &self.projects {
+                let status = match project.n_down {
+                    0 => "OK, all checks up".to_owned(),
+                    n => format!("<b>{}</b>", project_status(n)),
+                };
                 out.push_str(&format!(
-                    "<tr><th align=\"left\">{}</th><td>{}</td></tr>\n",
-                    escape(&project.name),
-                    escape(&project_status(project.n_down))
+                    "<tr>\n<td style=\"padding-right: 32px; padding-bottom: 4px;\">\n\
+                     <a href=\"{}/projects/{}/checks/\">{}</a>\n</td>\n\
+                     <td style=\"padding-right: 32px; padding-bottom: 4px;\">\n{status}\n</td>\n</tr>\n",
+                    escape(&self.site_root),
+                    project.code,
+                    escape(&project.name)
                 ));
             }
             out.push_str("</table>\n");
         }
+        let for_project = if self.project_name.is_empty() {
+            String::new()
+        } else {
+            format!(" for project \"{}\"", escape(&self.project_name))
+        };
         out.push_str(&format!(
-            "<p><a href=\"{}\">Unsubscribe</a></p>\n<p>Regards,<br>{}</p>\n</body></html>\n",
-            escape(&self.unsubscribe),
-            escape(&self.site_name)
+            "\n<br>\n<p style=\"color: #666666; font-size: 90%\">\n&mdash;<br>\n\
+             You are receiving this email because you are subscribed to {} monitoring\n\
+             notifications{for_project}.<br>\n\
+             Don't want to receive these notifications?\n\
+             <a href=\"{}\" target=\"_blank\" style=\"color: #666666; text-decoration: underline;\">Unsubscribe</a>.\n\
+             </p>\n",
+            escape(&self.site_name),
+            escape(&self.unsubscribe)
         ));
-        out
+        mime_lines(&out)
     }
 }
 
-/// The text shown for a body that is still being uploaded to object storage.
-const PENDING_BODY: &str =
-    "The request body data is being processed, it is not available yet. See the web dashboard.";
-
-/// The text shown in place of an email ping's body, which is attached instead (Healthchecks'
-/// wording).
-const ATTACHED_BODY: &str = "See the attachment.";
-
-/// A project's line in the "Projects Overview": Healthchecks' template wording ("OK, all checks
-/// up" or "N check(s) down"), so the overall status reads first and a down project says how many
-/// of its checks are down. A project without checks is "OK" there too.
+/// A project's status in the "Projects Overview": "OK, all checks up" or "N check(s) down".
 fn project_status(n_down: i64) -> String {
     match n_down {
         0 => "OK, all checks up".to_owned(),
         1 => "1 check down".to_owned(),
         n => format!("{n} checks down"),
     }
+}
+
+/// The HTML part's "Last Ping Type" badge, whose order of tests differs from
+/// `get_kind_display`: an exit status wins over the kind, and "Exit status 0" shows too.
+fn kind_badge(ping: &Ping) -> (&'static str, String) {
+    const GREY: &str = "#eeeeee";
+    const RED: &str = "#f2dede";
+    const GREEN: &str = "#dff0d8";
+    match (ping.kind.as_deref(), ping.exitstatus) {
+        (Some("ign"), _) => (GREY, "Ignored".to_owned()),
+        (_, Some(code)) if code > 0 => (RED, format!("Exit status {code}")),
+        (_, Some(0)) => (GREEN, "Exit status 0".to_owned()),
+        (Some("fail"), _) => (RED, "Failure".to_owned()),
+        (Some("start"), _) => (GREEN, "Started".to_owned()),
+        (Some("log"), _) => (GREY, "Log".to_owned()),
+        _ => (GREEN, "Success".to_owned()),
+    }
+}
+
+/// Django's `title` for a status word.
+fn title(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first
+            .to_uppercase()
+            .chain(chars.flat_map(char::to_lowercase))
+            .collect()
+    })
+}
+
+/// `hc.lib.date.format_duration_for_sentence`, which emails use: the two largest units, the
+/// second even when it is zero ("2 hours, 0 minutes").
+fn duration_for_sentence(duration: TimeDelta) -> String {
+    let secs = duration.num_seconds().max(0);
+    let unit = |n: i64, name: &str| format!("{n} {name}{}", if n == 1 { "" } else { "s" });
+    let (days, hours, mins, secs) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if days > 0 {
+        format!("{}, {}", unit(days, "day"), unit(hours, "hour"))
+    } else if hours > 0 {
+        format!("{}, {}", unit(hours, "hour"), unit(mins, "minute"))
+    } else if mins > 0 {
+        format!("{}, {}", unit(mins, "minute"), unit(secs, "second"))
+    } else {
+        unit(secs, "second")
+    }
+}
+
+/// Django's `date:"r"` (`email.utils.format_datetime`): `Thu, 03 Dec 2026 10:00:00 +0000`.
+fn rfc5322(t: &DateTime<FixedOffset>) -> String {
+    t.format("%a, %d %b %Y %H:%M:%S %z").to_string()
 }
 
 /// `t` on the wall clock of `zone`, with its offset.
@@ -848,70 +1076,164 @@ fn local(zone: &Zone, t: DateTime<Utc>) -> DateTime<FixedOffset> {
     t.with_timezone(&offset)
 }
 
-/// `<RFC 2822 time> (<naturaltime>), from <address>`.
-fn last_ping_line(zone: &Zone, ping: &Ping, now: DateTime<Utc>) -> String {
-    let mut line = format!(
-        "{} ({})",
-        local(zone, ping.created).to_rfc2822(),
-        naturaltime(ping.created, now)
-    );
-    if let Some(address) = ping.remote_addr.as_deref().filter(|a| !a.is_empty()) {
-        line.push_str(&format!(", from {address}"));
-    }
-    line
-}
-
-/// The last [`BODY_TAIL_CHARS`] characters of the body (invalid UTF-8 replaced), with a note
-/// giving the total when it was cut.
+/// The body's length in characters and its last [`BODY_TAIL_CHARS`] characters (invalid UTF-8
+/// replaced): Healthchecks' `body|length` and `body|slice:"-10000:"`.
 fn body_tail(bytes: &[u8]) -> BodySection {
     let text = String::from_utf8_lossy(bytes);
-    let total = text.chars().count();
-    if total <= BODY_TAIL_CHARS {
-        return BodySection::Text {
-            note: None,
-            text: text.into_owned(),
-        };
-    }
-    let (cut, _) = text
+    let length = text.chars().count();
+    let tail = match text
         .char_indices()
-        .nth(total - BODY_TAIL_CHARS)
-        .expect("total exceeds the tail length");
-    BodySection::Text {
-        note: Some(format!(
-            "Showing the last {BODY_TAIL_CHARS} bytes of {total} bytes total."
-        )),
-        text: text[cut..].to_owned(),
-    }
+        .nth(length.saturating_sub(BODY_TAIL_CHARS))
+    {
+        Some((cut, _)) => text[cut..].to_owned(),
+        None => text.into_owned(),
+    };
+    BodySection::Text { length, tail }
 }
 
-/// Django's `wordwrap`: lines longer than `width` break at the last space that fits; words
-/// longer than `width` stay whole.
-fn word_wrap(text: &str, width: usize) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (index, line) in text.split('\n').enumerate() {
-        if index > 0 {
-            out.push('\n');
-        }
-        let mut length = 0;
-        for (position, word) in line.split(' ').enumerate() {
-            let word_length = word.chars().count();
-            if position > 0 {
-                if length + 1 + word_length > width {
-                    out.push('\n');
-                    length = 0;
-                } else {
-                    out.push(' ');
-                    length += 1;
-                }
-            }
-            out.push_str(word);
-            length += word_length;
-        }
+/// A body as Python's email package writes a text part: its lines (split at CR, LF or CRLF,
+/// as `bytes.splitlines` does) joined by LF, with a final line break.
+fn mime_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 1);
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest.find(['\r', '\n']).unwrap_or(rest.len());
+        out.push_str(&rest[..end]);
+        out.push('\n');
+        rest = &rest[end..];
+        rest = rest
+            .strip_prefix("\r\n")
+            .or_else(|| rest.strip_prefix('\r'))
+            .or_else(|| rest.strip_prefix('\n'))
+            .unwrap_or(rest);
+    }
+    if out.is_empty() {
+        out.push('\n');
     }
     out
 }
 
-/// HTML-escapes text for element content and quoted attribute values.
+/// Python's `str.isspace`, which `textwrap` uses to drop whitespace chunks.
+fn py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Python's `str.splitlines` separators.
+fn py_line_break(c: char) -> bool {
+    matches!(
+        c,
+        '\n' | '\r'
+            | '\u{b}'
+            | '\u{c}'
+            | '\u{1c}'
+            | '\u{1d}'
+            | '\u{1e}'
+            | '\u{85}'
+            | '\u{2028}'
+            | '\u{2029}'
+    )
+}
+
+/// Django's `wordwrap` (`django.utils.text.wrap`): each line through Python's
+/// `textwrap.TextWrapper(width, break_long_words=False, break_on_hyphens=False,
+/// replace_whitespace=False)`: tabs expanded to 8 columns, words kept whole, the whitespace
+/// where a line breaks dropped; a line of only whitespace is kept as it is.
+fn django_wordwrap(text: &str, width: usize) -> String {
+    let mut lines: Vec<String> = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest.find(py_line_break).unwrap_or(rest.len());
+        let line = &rest[..end];
+        let wrapped = textwrap_line(line, width);
+        if wrapped.is_empty() {
+            lines.push(line.to_owned());
+        } else {
+            lines.extend(wrapped);
+        }
+        rest = &rest[end..];
+        if rest.starts_with("\r\n") {
+            rest = &rest[2..];
+        } else if let Some(c) = rest.chars().next() {
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    if text.ends_with('\n') {
+        lines.push(String::new());
+    }
+    lines.join("\n")
+}
+
+/// `TextWrapper.wrap` of one line (see [`django_wordwrap`]).
+fn textwrap_line(line: &str, width: usize) -> Vec<String> {
+    // expandtabs(8)
+    let mut expanded = String::with_capacity(line.len());
+    let mut column = 0;
+    for c in line.chars() {
+        if c == '\t' {
+            let spaces = 8 - column % 8;
+            expanded.extend(std::iter::repeat_n(' ', spaces));
+            column += spaces;
+        } else {
+            expanded.push(c);
+            column += 1;
+        }
+    }
+    // Chunks: runs of textwrap's whitespace and runs of anything else.
+    let ws = |c: char| matches!(c, '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ');
+    let mut chunks: Vec<&str> = Vec::new();
+    let mut start = 0;
+    let mut previous: Option<bool> = None;
+    for (index, c) in expanded.char_indices() {
+        let kind = ws(c);
+        if previous.is_some_and(|p| p != kind) {
+            chunks.push(&expanded[start..index]);
+            start = index;
+        }
+        previous = Some(kind);
+    }
+    if start < expanded.len() {
+        chunks.push(&expanded[start..]);
+    }
+    let blank = |chunk: &str| chunk.chars().all(py_space);
+    let len = |chunk: &str| chunk.chars().count();
+    chunks.reverse();
+    let mut lines = Vec::new();
+    while !chunks.is_empty() {
+        let mut current: Vec<&str> = Vec::new();
+        let mut current_len = 0;
+        if chunks.last().is_some_and(|c| blank(c)) && !lines.is_empty() {
+            chunks.pop();
+        }
+        while let Some(chunk) = chunks.last() {
+            if current_len + len(chunk) <= width {
+                current_len += len(chunk);
+                current.push(chunk);
+                chunks.pop();
+            } else {
+                break;
+            }
+        }
+        if chunks.last().is_some_and(|c| len(c) > width) && current.is_empty() {
+            if let Some(chunk) = chunks.pop() {
+                current.push(chunk);
+            }
+        }
+        if current.last().is_some_and(|c| blank(c)) {
+            current.pop();
+        }
+        if !current.is_empty() {
+            lines.push(current.concat());
+        }
+    }
+    lines
+}
+
+/// Django's `linebreaksbr` with autoescaping: line ends normalised, text escaped, `\n` → `<br>`.
+fn linebreaksbr(text: &str) -> String {
+    escape(&text.replace("\r\n", "\n").replace('\r', "\n")).replace('\n', "<br>")
+}
+
+/// Django's `escape`, for element content and quoted attribute values.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -1112,16 +1434,16 @@ mod tests {
         let expected_order = [
             "The check \"Daily Backup\" has gone down.\n",
             "Reason: success signal did not arrive on time, grace time passed.\n",
-            "View on Mychecks:\nhttps://hc.example.org/cloaked/",
-            "Details:\n",
+            "\nView on Mychecks:\nhttps://hc.example.org/cloaked/",
+            "\nDetails:\n--------\n",
             "Project: Backups\n",
             "Period: 1 day\n",
             "Total pings: 42 (since Dec 1, 2025)\n",
-            "Last ping: Wed, 14 Jan 2026 08:00:00 +0000 (1\u{a0}day, 2\u{a0}hours ago), from 192.0.2.7\n",
+            "Last ping: 1 day, 2 hours ago, from 192.0.2.7\n",
             "Last ping type: Success\n",
             "Status changed to down at: Thu, 15 Jan 2026 10:00:00 +0000\n",
-            "Unsubscribe: https://hc.example.org/integrations/",
-            "Regards,\nMychecks\n",
+            "\n--\nUnsubscribe: https://hc.example.org/integrations/",
+            "Regards, Mychecks\n",
         ];
         let mut from = 0;
         for part in expected_order {
@@ -1132,6 +1454,10 @@ mod tests {
         }
         assert!(!text.contains("downtime"));
         assert!(!text.contains("Last Ping Body"));
+        assert!(
+            !text.contains('\u{a0}'),
+            "no-break spaces are plain in text"
+        );
         assert!(!text.contains("0000000000cc"), "the code never shows");
     }
 
@@ -1144,7 +1470,7 @@ mod tests {
         let text = text_of(&alert);
         assert!(
             text.starts_with(
-                "The check \"Daily Backup\" has gone up.\nThe downtime lasted 2 hours, 30 minutes.\n"
+                "The check \"Daily Backup\" has gone up.\nThe downtime lasted 2 hours, 30 minutes.\n\n"
             ),
             "{text}"
         );
@@ -1168,10 +1494,10 @@ mod tests {
         alert.check.tags = "prod  db".into();
         let text = text_of(&alert);
         assert!(
-            text.contains("\nDescription:\nBacks up the database.\n"),
+            text.contains("\nDescription:\n------------\nBacks up the database.\n"),
             "{text}"
         );
-        assert!(text.contains("Tags: prod, db\n"), "{text}");
+        assert!(text.contains("Tags: prod  db\n"), "{text}");
         assert!(
             text.contains("Schedule: 0 5 * * *\nTime zone: Europe/Riga\n"),
             "{text}"
@@ -1189,7 +1515,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("Last ping: Wed, 14 Jan 2026 10:00:00 +0200"),
+            text.contains("Total pings: 42 (since Dec 1, 2025)"),
             "{text}"
         );
     }
@@ -1209,7 +1535,7 @@ mod tests {
         alert.last_ping = None;
         let text = text_of(&alert);
         assert!(
-            text.contains("Total pings: 7 (since Dec 1, 2025)\nLast ping: never\n"),
+            text.contains("Total pings: 0 (since Dec 1, 2025)\nStatus changed"),
             "{text}"
         );
     }
@@ -1219,7 +1545,10 @@ mod tests {
         let mut alert = alert();
         alert.last_ping.as_mut().expect("ping").body = PingBody::Inline(b"all good".to_vec());
         let text = text_of(&alert);
-        assert!(text.contains("\nLast Ping Body:\nall good\n"), "{text}");
+        assert!(
+            text.contains("\nLast Ping Body:\n---------------\nall good\n"),
+            "{text}"
+        );
         assert!(!text.contains("Showing the last"));
     }
 
@@ -1229,8 +1558,8 @@ mod tests {
         assert_eq!(
             body_tail(body.as_bytes()),
             BodySection::Text {
-                note: Some("Showing the last 10000 bytes of 10500 bytes total.".into()),
-                text: "ä".repeat(10_000),
+                length: 10_500,
+                tail: "ä".repeat(10_000),
             }
         );
     }
@@ -1241,14 +1570,16 @@ mod tests {
         alert.last_ping.as_mut().expect("ping").body = PingBody::InObjectStorage(123);
         let text = text_of(&alert);
         assert!(
-            text.contains("\nLast Ping Body:\nThe request body data is being processed"),
+            text.contains(
+                "\nLast Ping Body:\n---------------\nThe request body data is being processed"
+            ),
             "{text}"
         );
     }
 
     #[track_caller]
     fn check_wrap(text: &str, width: usize, expected: &str) {
-        assert_eq!(word_wrap(text, width), expected);
+        assert_eq!(django_wordwrap(text, width), expected);
     }
 
     #[test]
@@ -1267,6 +1598,48 @@ mod tests {
     }
 
     #[test]
+    fn wrap_expands_tabs_and_keeps_crlf_lines_and_final_newline() {
+        check_wrap("a\r\nsecond line\ttab\n", 80, "a\nsecond line     tab\n");
+    }
+
+    #[test]
+    fn wrap_keeps_lines_of_only_spaces() {
+        check_wrap("   \n", 80, "   \n");
+    }
+
+    #[test]
+    fn wrap_drops_the_spaces_where_it_breaks() {
+        check_wrap("aaa    bbb", 5, "aaa\nbbb");
+    }
+
+    #[track_caller]
+    fn check_sentence(secs: i64, expected: &str) {
+        assert_eq!(duration_for_sentence(TimeDelta::seconds(secs)), expected);
+    }
+
+    #[test]
+    fn sentence_durations_have_two_units() {
+        check_sentence(7200, "2 hours, 0 minutes");
+        check_sentence(86400, "1 day, 0 hours");
+        check_sentence(3540, "59 minutes, 0 seconds");
+        check_sentence(5, "5 seconds");
+    }
+
+    #[test]
+    fn html_badges_prefer_the_exit_status() {
+        let mut ping = alert().last_ping.expect("ping");
+        ping.exitstatus = Some(0);
+        assert_eq!(kind_badge(&ping).1, "Exit status 0");
+        ping.kind = Some("fail".into());
+        ping.exitstatus = Some(2);
+        assert_eq!(kind_badge(&ping).1, "Exit status 2");
+        ping.exitstatus = None;
+        assert_eq!(kind_badge(&ping).1, "Failure");
+        ping.kind = Some("start".into());
+        assert_eq!(kind_badge(&ping).1, "Started");
+    }
+
+    #[test]
     fn html_is_escaped() {
         let mut alert = alert();
         alert.check.name = "<b>&\"x\"".into();
@@ -1279,7 +1652,7 @@ mod tests {
         )
         .html();
         assert!(html.contains("&lt;b&gt;&amp;&quot;x&quot;"), "{html}");
-        assert!(html.contains("<pre>&lt;script&gt;</pre>"), "{html}");
+        assert!(html.contains("1em;\">&lt;script&gt;</pre>"), "{html}");
         assert!(!html.contains("<script>"));
     }
 
@@ -1289,7 +1662,7 @@ mod tests {
         let alert = alert();
         let now = at("2023-11-14T22:13:20Z");
         let composed = compose(&settings, &alert, None, now).expect("compose");
-        let raw = String::from_utf8(composed.message.formatted()).expect("ascii headers");
+        let raw = String::from_utf8(composed.email.clone()).expect("ascii headers");
         assert!(raw.contains("From: alerts@example.org\r\n"), "{raw}");
         assert!(raw.contains("To: alice@example.net\r\n"), "{raw}");
         assert!(raw.contains("Subject: DOWN | Daily Backup\r\n"), "{raw}");
@@ -1339,7 +1712,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("\nLast Ping Body:\nSee the attachment.\n"),
+            text.contains("\nLast Ping Body:\n---------------\nSee the attachment.\n"),
             "{text}"
         );
         assert!(!text.contains("Lorem"), "{text}");
@@ -1368,7 +1741,7 @@ mod tests {
             at("2026-01-15T10:05:00Z"),
         )
         .expect("compose");
-        let raw = String::from_utf8(composed.message.formatted()).expect("ascii");
+        let raw = String::from_utf8(composed.email.clone()).expect("ascii");
         assert!(!raw.contains("multipart/mixed"), "{raw}");
     }
 
@@ -1382,7 +1755,7 @@ mod tests {
             at("2026-01-15T10:05:00Z"),
         )
         .expect("compose");
-        let raw = String::from_utf8(composed.message.formatted()).expect("ascii");
+        let raw = String::from_utf8(composed.email.clone()).expect("ascii");
         assert!(raw.contains("Content-Type: multipart/mixed"), "{raw}");
         assert!(raw.contains("multipart/alternative"), "{raw}");
         assert!(raw.contains("Content-Type: message/rfc822\r\n"), "{raw}");
@@ -1392,7 +1765,10 @@ mod tests {
         );
         assert!(raw.contains("Content-Transfer-Encoding: 7bit\r\n"), "{raw}");
         assert!(
-            raw.contains("\r\n\r\nSubject: hi\r\n\r\nLorem ipsum\r\n"),
+            raw.contains(
+                "\r\n\r\nSubject: hi\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n\
+                 Content-Transfer-Encoding: 7bit\r\nMIME-Version: 1.0\r\n\r\nLorem ipsum\r\n"
+            ),
             "{raw}"
         );
     }
@@ -1431,7 +1807,7 @@ mod tests {
             at("2026-01-15T10:05:00Z"),
         )
         .expect("compose");
-        let raw = String::from_utf8(composed.message.formatted()).expect("7-bit message");
+        let raw = String::from_utf8(composed.email.clone()).expect("7-bit message");
         assert!(raw.contains("Content-Type: message/rfc822\r\n"), "{raw}");
         assert!(
             raw.contains("Content-Transfer-Encoding: base64\r\n"),
@@ -1468,14 +1844,17 @@ mod tests {
             projects: vec![
                 ProjectOverview {
                     name: "Backups & <Jobs>".into(),
+                    code: Uuid::nil(),
                     n_down: 2,
                 },
                 ProjectOverview {
                     name: "Cron".into(),
+                    code: Uuid::nil(),
                     n_down: 1,
                 },
                 ProjectOverview {
                     name: "Web".into(),
+                    code: Uuid::nil(),
                     n_down: 0,
                 },
             ],
@@ -1489,23 +1868,23 @@ mod tests {
         let text = content.text();
         assert!(
             text.contains(
-                "\nProjects Overview:\n* Backups & <Jobs>: 2 checks down\n\
-                 * Cron: 1 check down\n* Web: OK, all checks up\n\nUnsubscribe: "
+                "\nProjects Overview:\n------------------\n* Backups & <Jobs>: 2 checks down\n\
+                 * Cron: 1 check down\n* Web: OK, all checks up\n\n--\nUnsubscribe: "
             ),
             "{text}"
         );
         let html = content.html();
-        assert!(html.contains("<h3>Projects Overview</h3>"), "{html}");
+        assert!(html.contains("<p><b>Projects Overview</b></p>"), "{html}");
         assert!(
-            html.contains(
-                "<th align=\"left\">Backups &amp; &lt;Jobs&gt;</th><td>2 checks down</td>"
-            ),
+            html.contains(&format!(
+                "<a href=\"https://hc.example.org/projects/{}/checks/\">Backups &amp; &lt;Jobs&gt;</a>\n</td>\n\
+                 <td style=\"padding-right: 32px; padding-bottom: 4px;\">\n<b>2 checks down</b>",
+                Uuid::nil()
+            )),
             "{html}"
         );
-        assert!(
-            html.contains("<th align=\"left\">Web</th><td>OK, all checks up</td>"),
-            "{html}"
-        );
+        assert!(html.contains(">Web</a>"), "{html}");
+        assert!(html.contains("\nOK, all checks up\n"), "{html}");
     }
 
     #[test]

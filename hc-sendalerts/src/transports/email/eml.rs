@@ -8,7 +8,7 @@
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders};
+use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 /// What an alert shows of an email ping.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,12 +39,112 @@ pub fn read_email_ping(raw: &[u8]) -> EmailPing {
                     .subject()
                     .map(one_line)
                     .filter(|subject| !subject.is_empty()),
-                eml: without_nested_messages(raw, &message),
+                eml: resaved_text_message(raw, &message)
+                    .unwrap_or_else(|| without_nested_messages(raw, &message)),
             })
     }))
     .ok()
     .flatten()
     .unwrap_or_else(unchanged)
+}
+
+/// The longest line Python's email package writes unencoded (`policy.max_line_length`).
+const MAX_LINE_LENGTH: usize = 78;
+
+/// A message that is not multipart, written again as Healthchecks' `bytes_to_sanitized_message`
+/// does (`m.set_content(m.get_content())` under `email.policy.SMTP`): the headers as they came
+/// (`Name: value`, line ends CRLF) without the `Content-*` ones, then
+/// `Content-Type: text/plain; charset="utf-8"`, `Content-Transfer-Encoding` and
+/// `MIME-Version: 1.0` (when missing), and the decoded text as 7bit or 8bit lines.
+///
+/// `None`, and the message is attached as stored, for multipart and non-text messages (on
+/// which Healthchecks' `set_content` raises), for text with lines over 78 octets, which
+/// Python would re-encode as quoted-printable or base64, and for a header block with a line
+/// that is not a header field.
+fn resaved_text_message(raw: &[u8], message: &Message<'_>) -> Option<Vec<u8>> {
+    let root = message.parts.first()?;
+    let text = match &root.body {
+        PartType::Text(text) | PartType::Html(text) => text,
+        _ => return None,
+    };
+    if root
+        .content_type()
+        .is_some_and(|content_type| !content_type.ctype().eq_ignore_ascii_case("text"))
+    {
+        return None;
+    }
+    let lines: Vec<&str> = split_bytes_lines(text);
+    if lines.iter().any(|line| line.len() > MAX_LINE_LENGTH) {
+        return None;
+    }
+    let header_end = usize::try_from(root.offset_body).ok()?.min(raw.len());
+    let mut headers: Vec<Vec<u8>> = Vec::new();
+    for line in raw[..header_end].split(|&byte| byte == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        match headers.last_mut() {
+            Some(header) if line.starts_with(b" ") || line.starts_with(b"\t") => {
+                header.extend_from_slice(b"\r\n");
+                header.extend_from_slice(line);
+            }
+            _ => headers.push(line.to_vec()),
+        }
+    }
+    let mut out = Vec::with_capacity(raw.len() + 100);
+    let mut mime_version = false;
+    for header in &headers {
+        // A line that is no header field: Python would read the rest as the body, mail-parser
+        // may not; attach the message as stored rather than lose what it says.
+        let colon = header.iter().position(|&byte| byte == b':')?;
+        let name = &header[..colon];
+        if name.len() >= 8 && name[..8].eq_ignore_ascii_case(b"content-") {
+            continue;
+        }
+        mime_version |= name.eq_ignore_ascii_case(b"mime-version");
+        let value = &header[colon + 1..];
+        let start = value
+            .iter()
+            .position(|&byte| byte != b' ' && byte != b'\t')
+            .unwrap_or(value.len());
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(&value[start..]);
+        out.extend_from_slice(b"\r\n");
+    }
+    let cte = if text.is_ascii() { "7bit" } else { "8bit" };
+    out.extend_from_slice(b"Content-Type: text/plain; charset=\"utf-8\"\r\n");
+    out.extend_from_slice(format!("Content-Transfer-Encoding: {cte}\r\n").as_bytes());
+    if !mime_version {
+        out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    for line in lines {
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if text.is_empty() {
+        out.extend_from_slice(b"\r\n");
+    }
+    Some(out)
+}
+
+/// The lines of `text` as Python's `bytes.splitlines` finds them (at CR, LF and CRLF).
+fn split_bytes_lines(text: &str) -> Vec<&str> {
+    let mut lines = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let end = rest.find(['\r', '\n']).unwrap_or(rest.len());
+        lines.push(&rest[..end]);
+        rest = &rest[end..];
+        rest = rest
+            .strip_prefix("\r\n")
+            .or_else(|| rest.strip_prefix('\r'))
+            .or_else(|| rest.strip_prefix('\n'))
+            .unwrap_or(rest);
+    }
+    lines
 }
 
 /// Folds runs of whitespace (line breaks left by header folding, tabs) into single spaces.
@@ -137,16 +237,52 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&read.eml), eml);
     }
 
+    /// The headers `set_content` adds to a plain ASCII message.
+    const TEXT_HEADERS: &str = "Content-Type: text/plain; charset=\"utf-8\"\r\nContent-Transfer-Encoding: 7bit\r\nMIME-Version: 1.0\r\n";
+
     #[test]
-    fn plain_message_is_attached_unchanged() {
-        let raw = "Subject: Foo bar baz\r\n\r\nLorem ipsum\r\n";
-        check(raw, Some("Foo bar baz"), raw);
+    fn plain_message_is_written_again_as_set_content_does() {
+        check(
+            "Subject: Foo bar baz\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nLorem ipsum\r\n",
+            Some("Foo bar baz"),
+            &format!("Subject: Foo bar baz\r\n{TEXT_HEADERS}\r\nLorem ipsum\r\n"),
+        );
+    }
+
+    #[test]
+    fn mime_version_is_kept_where_it_was() {
+        check(
+            "MIME-Version: 1.0\r\nSubject: a\r\n\r\nb\r\n",
+            Some("a"),
+            "MIME-Version: 1.0\r\nSubject: a\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n\
+             Content-Transfer-Encoding: 7bit\r\n\r\nb\r\n",
+        );
+    }
+
+    #[test]
+    fn eight_bit_text_is_decoded_and_written_as_utf8() {
+        check(
+            "Subject: x\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=E9\r\n",
+            Some("x"),
+            "Subject: x\r\nContent-Type: text/plain; charset=\"utf-8\"\r\n\
+             Content-Transfer-Encoding: 8bit\r\nMIME-Version: 1.0\r\n\r\ncafé\r\n",
+        );
+    }
+
+    #[test]
+    fn long_lines_are_attached_as_stored() {
+        let raw = format!("Subject: x\r\n\r\n{}\r\n", "a".repeat(79));
+        check(&raw, Some("x"), &raw);
     }
 
     #[test]
     fn bare_line_feeds() {
-        let raw = "Subject: Foo\n\nLorem ipsum\n";
-        check(raw, Some("Foo"), raw);
+        check(
+            "Subject: Foo\n\nLorem ipsum\n",
+            Some("Foo"),
+            &format!("Subject: Foo\r\n{TEXT_HEADERS}\r\nLorem ipsum\r\n"),
+        );
     }
 
     #[test]
@@ -154,23 +290,32 @@ mod tests {
         check(
             "Subject: =?UTF-8?B?UsWrxLfEq8WhaQ==?= =?UTF-8?Q?_ok?=\r\n\r\nbody\r\n",
             Some("Rūķīši ok"),
-            "Subject: =?UTF-8?B?UsWrxLfEq8WhaQ==?= =?UTF-8?Q?_ok?=\r\n\r\nbody\r\n",
+            &format!(
+                "Subject: =?UTF-8?B?UsWrxLfEq8WhaQ==?= =?UTF-8?Q?_ok?=\r\n{TEXT_HEADERS}\r\nbody\r\n"
+            ),
         );
     }
 
     #[test]
     fn folded_subject_is_one_line() {
-        let raw = "Subject: backup\r\n\tfinished\r\n\r\nbody\r\n";
-        check(raw, Some("backup finished"), raw);
+        check(
+            "Subject: backup\r\n\tfinished\r\n\r\nbody\r\n",
+            Some("backup finished"),
+            &format!("Subject: backup\r\n\tfinished\r\n{TEXT_HEADERS}\r\nbody\r\n"),
+        );
     }
 
     #[test]
     fn blank_or_missing_subject_is_none() {
-        check("Subject:  \r\n\r\nx\r\n", None, "Subject:  \r\n\r\nx\r\n");
+        check(
+            "Subject:  \r\n\r\nx\r\n",
+            None,
+            &format!("Subject: \r\n{TEXT_HEADERS}\r\nx\r\n"),
+        );
         check(
             "From: a@example.org\r\n\r\nx\r\n",
             None,
-            "From: a@example.org\r\n\r\nx\r\n",
+            &format!("From: a@example.org\r\n{TEXT_HEADERS}\r\nx\r\n"),
         );
     }
 
@@ -304,7 +449,7 @@ mod tests {
 
     #[test]
     fn not_a_message_is_attached_unchanged() {
-        for raw in [&b""[..], b"\r\n\r\n", b"\xff\xfe\x00garbage"] {
+        for raw in [&b""[..], b"\xff\xfe\x00garbage"] {
             let read = read_email_ping(raw);
             assert_eq!(read.eml, raw, "{raw:?}");
             assert_eq!(read.subject, None);
