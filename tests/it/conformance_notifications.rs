@@ -166,6 +166,15 @@ struct World {
     description: Vec<String>,
 }
 
+/// Runs one statement of the generator.
+async fn execute(
+    client: &Client,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) {
+    client.execute(sql, params).await.unwrap();
+}
+
 /// One generated project: its owner (a registered user), maybe a member, checks, pings, flips and
 /// a channel of every kind the toolkit supports (some of them groups of the others).
 async fn add_project(
@@ -179,22 +188,20 @@ async fn add_project(
     let owner = insert_user(client).await.unwrap();
     insert_profile(client, owner.id, 100).await.unwrap();
     let zone = pick(rng, ZONES);
-    client
-        .execute(
-            "UPDATE accounts_profile SET tz = $1 WHERE user_id = $2",
-            &[&zone, &owner.id],
-        )
-        .await
-        .unwrap();
+    execute(
+        client,
+        "UPDATE accounts_profile SET tz = $1 WHERE user_id = $2",
+        &[&zone, &owner.id],
+    )
+    .await;
     let project = insert_project(client, owner.id).await.unwrap();
     let project_name = pick(rng, PROJECT_NAMES);
-    client
-        .execute(
-            "UPDATE accounts_project SET name = $1 WHERE id = $2",
-            &[&project_name, &project.id],
-        )
-        .await
-        .unwrap();
+    execute(
+        client,
+        "UPDATE accounts_project SET name = $1 WHERE id = $2",
+        &[&project_name, &project.id],
+    )
+    .await;
     let member = if rng.gen_bool(0.4) {
         let member = insert_user(client).await.unwrap();
         insert_profile(client, member.id, 100).await.unwrap();
@@ -213,7 +220,7 @@ async fn add_project(
     names.shuffle(rng);
     let flipping = rng.gen_range(1..=3);
     let quiet = rng.gen_range(usize::from(index == 0)..=3);
-    for c in 0..flipping + quiet {
+    for (c, name) in names.iter().copied().enumerate().take(flipping + quiet) {
         let kind = pick(rng, &["simple", "simple", "cron", "oncalendar"]);
         let (schedule, tz) = match kind {
             "cron" => ("*/5 * * * *", pick(rng, ZONES)),
@@ -221,7 +228,6 @@ async fn add_project(
             _ => ("* * * * *", "UTC"),
         };
         let last_ping = ago(now, age(rng));
-        let name = names[c];
         let mut spec = CheckSpec {
             project_id: Some(project.id),
             name: name.to_owned(),
@@ -317,13 +323,12 @@ async fn add_project(
         }
         let desc = pick(rng, DESCRIPTIONS);
         let check = insert_check(client, spec.clone()).await.unwrap();
-        client
-            .execute(
-                "UPDATE api_check SET \"desc\" = $1 WHERE id = $2",
-                &[&desc, &check.id],
-            )
-            .await
-            .unwrap();
+        execute(
+            client,
+            "UPDATE api_check SET \"desc\" = $1 WHERE id = $2",
+            &[&desc, &check.id],
+        )
+        .await;
         // Two pings: an earlier success and the last one, which the alerts show.
         let email_ping = (pinned && index == 3) || (pings > 0 && rng.gen_bool(0.25));
         if pings > 0 {
@@ -375,13 +380,12 @@ async fn add_project(
             .unwrap();
             if (pinned && index == 1) || rng.gen_bool(0.2) {
                 // An exit status: "Exit status 3" for a failure, nothing shown for the others.
-                client
-                    .execute(
-                        "UPDATE api_ping SET exitstatus = $1 WHERE owner_id = $2 AND n = 2",
-                        &[&if pinned { 3 } else { rng.gen_range(0i16..4) }, &check.id],
-                    )
-                    .await
-                    .unwrap();
+                execute(
+                    client,
+                    "UPDATE api_ping SET exitstatus = $1 WHERE owner_id = $2 AND n = 2",
+                    &[&if pinned { 3 } else { rng.gen_range(0i16..4) }, &check.id],
+                )
+                .await;
             }
         }
         match story {

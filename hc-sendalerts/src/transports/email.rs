@@ -33,7 +33,9 @@ use lettre::transport::smtp::extension::ClientId;
 use uuid::Uuid;
 
 use super::chat;
-use super::text::{cloaked_url, format_duration, kind_display, naturaltime, reason_long};
+use super::text::{
+    cloaked_url, format_duration, is_python_space, kind_display, naturaltime, reason_long,
+};
 use super::{Settings, TransportError, Transports};
 use crate::alert::{Alert, Ping, PingBody};
 use crate::digest;
@@ -549,7 +551,7 @@ pub fn subject(alert: &Alert) -> String {
         alert.flip.new_status.to_uppercase(),
         alert.check.name_then_code()
     )
-    .trim_matches(py_space)
+    .trim_matches(is_python_space)
     .to_owned()
 }
 
@@ -685,7 +687,7 @@ impl Content {
             .then(|| reason_long(&flip.reason).unwrap_or("None").to_owned());
         let downtime = chat::down_duration(alert)
             .filter(|down| !down.is_zero())
-            .map(duration_for_sentence);
+            .map(chat::format_duration_for_sentence);
         let (period, schedule) = match check.kind.as_str() {
             "simple" => (Some(format_duration(check.timeout)), None),
             "cron" | "oncalendar" => (None, Some((check.schedule.clone(), check.tz.clone()))),
@@ -1047,23 +1049,6 @@ fn title(word: &str) -> String {
     })
 }
 
-/// `hc.lib.date.format_duration_for_sentence`, which emails use: the two largest units, the
-/// second even when it is zero ("2 hours, 0 minutes").
-fn duration_for_sentence(duration: TimeDelta) -> String {
-    let secs = duration.num_seconds().max(0);
-    let unit = |n: i64, name: &str| format!("{n} {name}{}", if n == 1 { "" } else { "s" });
-    let (days, hours, mins, secs) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    if days > 0 {
-        format!("{}, {}", unit(days, "day"), unit(hours, "hour"))
-    } else if hours > 0 {
-        format!("{}, {}", unit(hours, "hour"), unit(mins, "minute"))
-    } else if mins > 0 {
-        format!("{}, {}", unit(mins, "minute"), unit(secs, "second"))
-    } else {
-        unit(secs, "second")
-    }
-}
-
 /// Django's `date:"r"` (`email.utils.format_datetime`): `Thu, 03 Dec 2026 10:00:00 +0000`.
 fn rfc5322(t: &DateTime<FixedOffset>) -> String {
     t.format("%a, %d %b %Y %H:%M:%S %z").to_string()
@@ -1095,27 +1080,14 @@ fn body_tail(bytes: &[u8]) -> BodySection {
 /// as `bytes.splitlines` does) joined by LF, with a final line break.
 fn mime_lines(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 1);
-    let mut rest = text;
-    while !rest.is_empty() {
-        let end = rest.find(['\r', '\n']).unwrap_or(rest.len());
-        out.push_str(&rest[..end]);
+    for line in eml::split_bytes_lines(text) {
+        out.push_str(line);
         out.push('\n');
-        rest = &rest[end..];
-        rest = rest
-            .strip_prefix("\r\n")
-            .or_else(|| rest.strip_prefix('\r'))
-            .or_else(|| rest.strip_prefix('\n'))
-            .unwrap_or(rest);
     }
     if out.is_empty() {
         out.push('\n');
     }
     out
-}
-
-/// Python's `str.isspace`, which `textwrap` uses to drop whitespace chunks.
-fn py_space(c: char) -> bool {
-    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
 /// Python's `str.splitlines` separators.
@@ -1194,7 +1166,7 @@ fn textwrap_line(line: &str, width: usize) -> Vec<String> {
     if start < expanded.len() {
         chunks.push(&expanded[start..]);
     }
-    let blank = |chunk: &str| chunk.chars().all(py_space);
+    let blank = |chunk: &str| chunk.chars().all(is_python_space);
     let len = |chunk: &str| chunk.chars().count();
     chunks.reverse();
     let mut lines = Vec::new();
@@ -1610,19 +1582,6 @@ mod tests {
     #[test]
     fn wrap_drops_the_spaces_where_it_breaks() {
         check_wrap("aaa    bbb", 5, "aaa\nbbb");
-    }
-
-    #[track_caller]
-    fn check_sentence(secs: i64, expected: &str) {
-        assert_eq!(duration_for_sentence(TimeDelta::seconds(secs)), expected);
-    }
-
-    #[test]
-    fn sentence_durations_have_two_units() {
-        check_sentence(7200, "2 hours, 0 minutes");
-        check_sentence(86400, "1 day, 0 hours");
-        check_sentence(3540, "59 minutes, 0 seconds");
-        check_sentence(5, "5 seconds");
     }
 
     #[test]

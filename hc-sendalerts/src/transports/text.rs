@@ -160,7 +160,12 @@ pub fn tags_list(tags: &str) -> Vec<&str> {
 
 /// Python's `str.strip()`: its whitespace includes the separators U+001C..U+001F.
 pub fn python_strip(text: &str) -> &str {
-    text.trim_matches(|c: char| c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c))
+    text.trim_matches(is_python_space)
+}
+
+/// Python's `str.isspace`: Unicode whitespace and the separators U+001C..U+001F.
+pub fn is_python_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
 #[cfg(test)]

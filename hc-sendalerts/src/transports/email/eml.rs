@@ -131,7 +131,7 @@ fn resaved_text_message(raw: &[u8], message: &Message<'_>) -> Option<Vec<u8>> {
 }
 
 /// The lines of `text` as Python's `bytes.splitlines` finds them (at CR, LF and CRLF).
-fn split_bytes_lines(text: &str) -> Vec<&str> {
+pub(super) fn split_bytes_lines(text: &str) -> Vec<&str> {
     let mut lines = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {
