@@ -96,10 +96,11 @@ const DESCRIPTIONS: &[&str] = &[
 const PROJECT_NAMES: &[&str] = &["Project", "Ops & <Infra>", "Ünïcödé"];
 const ZONES: &[&str] = &["UTC", "Europe/Riga", "America/New_York", "Asia/Kolkata"];
 
-/// How long ago something happened: whole minutes and 30 seconds, so that the seconds between
-/// the two runs never change a rounded phrase ("1 day, 2 hours ago").
+/// How long ago something happened: whole minutes and a second, so that the time from the
+/// generator to the renders (a few seconds; both implementations run at once) has 59 seconds
+/// before any rounded phrase ("59 minutes ago", "1 day, 2 hours ago") changes.
 fn ago(now: DateTime<Utc>, minutes: i64) -> DateTime<Utc> {
-    now - TimeDelta::minutes(minutes) - TimeDelta::seconds(30)
+    now - TimeDelta::minutes(minutes) - TimeDelta::seconds(1)
 }
 
 fn pick<'a>(rng: &mut StdRng, items: &[&'a str]) -> &'a str {
@@ -603,6 +604,7 @@ async fn notification_labels(client: &Client) -> Vec<(String, String)> {
 }
 
 /// The normalisations: values made at send time, the same in meaning on both sides.
+/// * each implementation's recorder address → `<recorder>`;
 /// * notification codes → what they stand for (check, channel, status), in either spelling;
 /// * Matrix transaction ids (random in Healthchecks) → `<transaction id>`;
 /// * JSON request bodies are compared as JSON values (the serialiser's spacing, escapes and
@@ -843,13 +845,16 @@ fn form_value(body: &[u8], name: &str) -> Option<String> {
 
 async fn outcome(
     client: &Client,
-    requests: &[RecordedRequest],
+    recorder: &Recorder,
     sink: &SmtpSink,
     expected_mails: usize,
 ) -> Outcome {
-    let labels = notification_labels(client).await;
+    let mut labels = notification_labels(client).await;
+    // Each implementation has its own recorder: its address is not part of the comparison.
+    labels.push((recorder.addr().to_string(), "<recorder>".to_owned()));
+    let requests = recorder.requests();
     let mut result = Outcome::default();
-    for r in requests {
+    for r in &requests {
         result
             .requests
             .entry(request_key(r))
@@ -1026,7 +1031,11 @@ async fn notifications_match_healthchecks() {
 
     let template = healthchecks::template().await;
     let theirs_db = TestDb::copy_of(template).await;
-    let recorder = Recorder::start().await;
+    let (their_recorder, our_recorder) = (Recorder::start().await, Recorder::start().await);
+    let (their_sink, our_sink) = (
+        SmtpSink::start().await.unwrap(),
+        SmtpSink::start().await.unwrap(),
+    );
     let now = Utc::now();
     let mut world = World {
         description: vec![String::new(); PROJECTS],
@@ -1034,7 +1043,7 @@ async fn notifications_match_healthchecks() {
     {
         let client = theirs_db.client().await;
         for index in 0..PROJECTS {
-            add_project(&client, &mut rng, &recorder, index, now, &mut world).await;
+            add_project(&client, &mut rng, &their_recorder, index, now, &mut world).await;
         }
     }
     theirs_db.pool.close();
@@ -1044,47 +1053,55 @@ async fn notifications_match_healthchecks() {
         .await
         .unwrap();
     let ours_db = TestDb::copy_of(&theirs_db.name).await;
+    let ours_client = ours_db.client().await;
+    execute(
+        &ours_client,
+        "UPDATE api_channel SET value = replace(value, $1, $2)",
+        &[
+            &their_recorder.addr().to_string(),
+            &our_recorder.addr().to_string(),
+        ],
+    )
+    .await;
 
     let settings: HashMap<String, String> = SETTINGS
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
+    let mut their_vars = theirs_db.vars();
+    their_vars.extend(settings.clone());
+    their_vars.extend(their_sink.vars());
+    their_vars.insert("MATRIX_HOMESERVER".into(), their_recorder.url(""));
+    let mut our_vars = ours_db.vars();
+    our_vars.extend(settings);
+    our_vars.extend(our_sink.vars());
+    for name in [
+        "MATRIX_HOMESERVER",
+        "SENDALERTS_TELEGRAM_API_URL",
+        "SENDALERTS_PUSHOVER_API_URL",
+    ] {
+        our_vars.insert(name.into(), our_recorder.url(""));
+    }
+    our_vars.insert("SENDALERTS_METRICS_LISTEN".into(), String::new());
 
-    // Healthchecks first.
-    let their_sink = SmtpSink::start().await.unwrap();
-    let mut vars = theirs_db.vars();
-    vars.extend(settings.clone());
-    vars.extend(their_sink.vars());
-    vars.insert("MATRIX_HOMESERVER".into(), recorder.url(""));
-    let log = healthchecks::sendalerts(&vars, &recorder.url(""))
-        .await
-        .unwrap();
-    eprintln!("Healthchecks' sendalerts:\n{log}");
-    let their_requests = recorder.requests();
+    // Both at once, right after the generator, so both render the same "… ago" phrases.
+    let their_endpoints = their_recorder.url("");
+    let (log, ()) = tokio::join!(
+        healthchecks::sendalerts(&their_vars, &their_endpoints),
+        run_once(&our_vars),
+    );
+    eprintln!("Healthchecks' sendalerts:\n{}", log.unwrap());
     let theirs_client = theirs_db.cluster().connect(&theirs_db.name).await.unwrap();
     let theirs = outcome(
         &theirs_client,
-        &their_requests,
+        &their_recorder,
         &their_sink,
         sent_mails(&theirs_client).await,
     )
     .await;
-
-    // Then ours, on the copy made before Healthchecks ran.
-    let our_sink = SmtpSink::start().await.unwrap();
-    let mut vars = ours_db.vars();
-    vars.extend(settings);
-    vars.extend(our_sink.vars());
-    vars.insert("MATRIX_HOMESERVER".into(), recorder.url(""));
-    vars.insert("SENDALERTS_TELEGRAM_API_URL".into(), recorder.url(""));
-    vars.insert("SENDALERTS_PUSHOVER_API_URL".into(), recorder.url(""));
-    vars.insert("SENDALERTS_METRICS_LISTEN".into(), String::new());
-    run_once(&vars).await;
-    let our_requests = recorder.requests()[their_requests.len()..].to_vec();
-    let ours_client = ours_db.client().await;
     let ours = outcome(
         &ours_client,
-        &our_requests,
+        &our_recorder,
         &our_sink,
         sent_mails(&ours_client).await,
     )
