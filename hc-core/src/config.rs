@@ -10,12 +10,18 @@ pub mod secret;
 
 use std::collections::HashMap;
 use std::fmt::Display;
+use std::net::SocketAddr;
 use std::str::FromStr;
-
-use crate::exit::ConfigError;
+use std::time::Duration;
 
 pub use database::{DbConfig, DbHost, SslMode, TargetSessionAttrs};
 pub use secret::{Secret, secret};
+
+/// An error that means the configuration is wrong, so restarting will not help (exit status
+/// 78, see [`crate::exit`]); the message starts with the variable's name.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
 
 /// A source of configuration variables.
 pub trait Vars {
@@ -123,6 +129,89 @@ pub fn parse_bool(vars: &impl Vars, name: &str, default: bool) -> Result<bool, C
     }
 }
 
+/// A positive number of seconds (fractions allowed) in `name`, or `default` seconds.
+pub fn seconds(vars: &impl Vars, name: &str, default: f64) -> Result<Duration, ConfigError> {
+    let value: f64 = parse_var(vars, name, default)?;
+    positive_duration(value).ok_or_else(|| {
+        ConfigError(format!(
+            "{name}: expected a positive number of seconds, got {value}"
+        ))
+    })
+}
+
+/// A comma-separated list of seconds, zero or more each, in `name` (`2,10`; empty: none), or
+/// `default`.
+pub fn seconds_list(
+    vars: &impl Vars,
+    name: &str,
+    default: &[Duration],
+) -> Result<Vec<Duration>, ConfigError> {
+    let Some(text) = vars.get(name) else {
+        return Ok(default.to_vec());
+    };
+    list_items(&text)
+        .into_iter()
+        .map(|item| {
+            item.parse()
+                .ok()
+                .and_then(|secs: f64| Duration::try_from_secs_f64(secs).ok())
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "{name}: expected comma-separated seconds like \"2,10\", got {text:?}"
+                    ))
+                })
+        })
+        .collect()
+}
+
+/// A count of at least 1 in `name`, or `default`.
+pub fn positive(vars: &impl Vars, name: &str, default: usize) -> Result<usize, ConfigError> {
+    match parse_var(vars, name, default)? {
+        0 => Err(ConfigError(format!("{name}: must be at least 1"))),
+        n => Ok(n),
+    }
+}
+
+/// A listen address (`127.0.0.1:8000`, `[::1]:9611`) in `name`; unset gives `default`, and an
+/// empty value means "do not listen" (`None`).
+pub fn listen_addr(
+    vars: &impl Vars,
+    name: &str,
+    default: Option<SocketAddr>,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    match vars.get(name) {
+        None => Ok(default),
+        Some(text) if text.trim().is_empty() => Ok(None),
+        Some(text) => text.trim().parse().map(Some).map_err(|err| {
+            ConfigError(format!(
+                "{name}: expected an address and port like 127.0.0.1:8000: {err}: {text:?}"
+            ))
+        }),
+    }
+}
+
+/// A comma-separated list in `name` (items trimmed, empty ones dropped), or `default` when
+/// unset; an empty value is an empty list.
+pub fn list_var(vars: &impl Vars, name: &str, default: &[&str]) -> Vec<String> {
+    match vars.get(name) {
+        None => default.iter().map(|item| (*item).to_owned()).collect(),
+        Some(text) => list_items(&text).into_iter().map(str::to_owned).collect(),
+    }
+}
+
+fn list_items(text: &str) -> Vec<&str> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+fn positive_duration(value: f64) -> Option<Duration> {
+    (value > 0.0 && value < 1e9)
+        .then(|| Duration::try_from_secs_f64(value).ok())
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +315,60 @@ mod tests {
     fn string_default_when_empty() {
         assert_eq!(string_var(&vars(&[("DB_NAME", "")]), "DB_NAME", "hc"), "hc");
         assert_eq!(string_var(&vars(&[("DB_NAME", "x")]), "DB_NAME", "hc"), "x");
+    }
+
+    #[test]
+    fn seconds_must_be_positive() {
+        let got = |v: &'static str| seconds(&vars(&[("T", v)]), "T", 2.0).map_err(|e| e.0);
+        assert_eq!(got("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(
+            seconds(&vars(&[]), "T", 2.0).ok(),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(got(""), Ok(Duration::from_secs(2)));
+        for bad in ["0", "-1", "NaN", "inf", "1e10"] {
+            assert!(got(bad).is_err_and(|e| e.starts_with("T: ")), "{bad}");
+        }
+    }
+
+    #[test]
+    fn seconds_lists() {
+        let got = |v: &'static str| seconds_list(&vars(&[("D", v)]), "D", &[]).map_err(|e| e.0);
+        assert_eq!(
+            got("2, 10"),
+            Ok(vec![Duration::from_secs(2), Duration::from_secs(10)])
+        );
+        assert_eq!(got(""), Ok(vec![]));
+        assert!(got("2,x").is_err_and(|e| e.starts_with("D: ")));
+        assert!(got("-1").is_err());
+        assert_eq!(got("0"), Ok(vec![Duration::ZERO]));
+        assert_eq!(
+            seconds_list(&vars(&[]), "D", &[Duration::from_secs(1)]).ok(),
+            Some(vec![Duration::from_secs(1)])
+        );
+    }
+
+    #[test]
+    fn positive_counts_and_listen_addresses() {
+        assert!(positive(&vars(&[("N", "0")]), "N", 4).is_err_and(|e| e.0.starts_with("N: ")));
+        assert_eq!(positive(&vars(&[]), "N", 4).ok(), Some(4));
+        let default = Some(SocketAddr::from(([127, 0, 0, 1], 9611)));
+        assert_eq!(listen_addr(&vars(&[]), "L", default).ok(), Some(default));
+        assert_eq!(
+            listen_addr(&vars(&[("L", " ")]), "L", default).ok(),
+            Some(None)
+        );
+        assert_eq!(
+            listen_addr(&vars(&[("L", "[::1]:80")]), "L", None).ok(),
+            Some(Some(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 80))))
+        );
+        assert!(
+            listen_addr(&vars(&[("L", "nope")]), "L", None).is_err_and(|e| e.0.starts_with("L: "))
+        );
+        assert_eq!(
+            list_var(&vars(&[("X", " a, ,b ")]), "X", &["z"]),
+            ["a", "b"]
+        );
+        assert_eq!(list_var(&vars(&[]), "X", &["z"]), ["z"]);
     }
 }

@@ -18,8 +18,8 @@ use tokio_postgres::NoTls;
 use tokio_postgres::config::{SslMode as PgSslMode, TargetSessionAttrs as PgTargetSessionAttrs};
 use tokio_util::sync::CancellationToken;
 
+use crate::config::ConfigError;
 use crate::config::{DbConfig, DbHost, SslMode, TargetSessionAttrs};
-use crate::exit::ConfigError;
 use crate::schema::{INDEXES, TABLES};
 
 /// How long a caller waits for a free pooled connection before getting an error.

@@ -9,10 +9,7 @@ pub const FAILURE: u8 = 1;
 /// Exit status for bad configuration (`EX_CONFIG`); units pair it with `RestartPreventExitStatus=78`.
 pub const CONFIG: u8 = 78;
 
-/// An error that means the configuration is wrong, so restarting will not help.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+use crate::config::ConfigError;
 
 /// Maps the result of a service's `run` to its exit code, logging the error once with its causes.
 pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {

@@ -3,8 +3,8 @@
 //! Not implemented yet: its issue has not been taken. [`run`] refuses to start so that a unit
 //! pointing at this binary fails loudly instead of looking healthy.
 
+use hc_core::config::ConfigError;
 use hc_core::config::{DbConfig, Vars};
-use hc_core::exit::ConfigError;
 use tokio_util::sync::CancellationToken;
 
 /// The configuration of `hc-metrics`.

@@ -23,8 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hc_core::config::{DbConfig, Vars, parse_var};
-use hc_core::exit::ConfigError;
+use hc_core::config::{ConfigError, DbConfig, Vars, listen_addr, positive, seconds, seconds_list};
 use tokio_util::sync::CancellationToken;
 
 use crate::deliveries::{Deliveries, DeliverySettings};
@@ -66,23 +65,14 @@ impl Config {
                 "SENDALERTS_CHANNEL_CONCURRENCY",
                 defaults.channel_concurrency,
             )?,
-            backoff: match vars.get("SENDALERTS_RETRY_DELAYS") {
-                None => defaults.backoff,
-                Some(text) => parse_delays(&text).ok_or_else(|| {
-                    ConfigError(format!(
-                        "SENDALERTS_RETRY_DELAYS: expected comma-separated seconds like \"2,10\", got {text:?}"
-                    ))
-                })?,
-            },
+            backoff: seconds_list(vars, "SENDALERTS_RETRY_DELAYS", &defaults.backoff)?,
             attempt_limit: defaults.attempt_limit,
         };
-        let metrics_listen = match vars.get("SENDALERTS_METRICS_LISTEN") {
-            Some(text) if text.trim().is_empty() => None,
-            Some(text) => Some(text.trim().parse().map_err(|err| {
-                ConfigError(format!("SENDALERTS_METRICS_LISTEN: {err}: {text:?}"))
-            })?),
-            None => Some(SocketAddr::from(([127, 0, 0, 1], 9611))),
-        };
+        let metrics_listen = listen_addr(
+            vars,
+            "SENDALERTS_METRICS_LISTEN",
+            Some(SocketAddr::from(([127, 0, 0, 1], 9611))),
+        )?;
         Ok(Config {
             db: DbConfig::from_vars(vars)?,
             transports: transports::Settings::from_vars(vars)?,
@@ -93,35 +83,6 @@ impl Config {
             once: false,
         })
     }
-}
-
-fn positive(vars: &impl Vars, name: &str, default: usize) -> Result<usize, ConfigError> {
-    let value: usize = parse_var(vars, name, default)?;
-    if value == 0 {
-        return Err(ConfigError(format!("{name}: must be at least 1")));
-    }
-    Ok(value)
-}
-
-fn seconds(vars: &impl Vars, name: &str, default: f64) -> Result<Duration, ConfigError> {
-    let value: f64 = parse_var(vars, name, default)?;
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            ConfigError(format!(
-                "{name}: expected a positive number of seconds, got {value}"
-            ))
-        })
-}
-
-fn parse_delays(text: &str) -> Option<Vec<Duration>> {
-    if text.trim().is_empty() {
-        return Some(Vec::new());
-    }
-    text.split(',')
-        .map(|part| Duration::try_from_secs_f64(part.trim().parse().ok()?).ok())
-        .collect()
 }
 
 /// Runs the alert loop until `shutdown` is cancelled (or, with `config.once`, until there is

@@ -24,8 +24,8 @@ pub mod text;
 pub mod tokenbucket;
 pub mod webhook;
 
+use hc_core::config::ConfigError;
 use hc_core::config::Vars;
-use hc_core::exit::ConfigError;
 
 use crate::alert::Alert;
 

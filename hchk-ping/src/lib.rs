@@ -19,8 +19,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hc_core::config::{DbConfig, Vars, parse_optional_var, parse_var, string_var};
-use hc_core::exit::ConfigError;
+use hc_core::config::{
+    ConfigError, DbConfig, Vars, parse_optional_var, parse_var, positive, seconds, string_var,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -108,23 +109,6 @@ fn site_prefix(site_root: &str) -> String {
         .map_or(site_root, |(_, rest)| rest);
     let path = after_scheme.find('/').map_or("", |i| &after_scheme[i..]);
     path.trim_end_matches('/').to_owned()
-}
-
-fn seconds(vars: &impl Vars, name: &str, default: f64) -> Result<Duration, ConfigError> {
-    let value: f64 = parse_var(vars, name, default)?;
-    if !(value > 0.0 && value < 1e9) {
-        return Err(ConfigError(format!(
-            "{name}: must be a positive number of seconds"
-        )));
-    }
-    Ok(Duration::from_secs_f64(value))
-}
-
-fn positive(vars: &impl Vars, name: &str, default: usize) -> Result<usize, ConfigError> {
-    match parse_var(vars, name, default)? {
-        0 => Err(ConfigError(format!("{name}: must be at least 1"))),
-        n => Ok(n),
-    }
 }
 
 /// Runs the service until `shutdown` is cancelled: binds `HCHK_PING_LISTEN`, waits for the

@@ -235,7 +235,7 @@ async fn mismatch_after(alter: &str) -> String {
         Err(err @ SchemaError::Mismatch(_)) => {
             let message = err.to_string();
             let as_anyhow = err.into_anyhow();
-            assert!(as_anyhow.is::<hc_core::exit::ConfigError>(), "exit 78");
+            assert!(as_anyhow.is::<hc_core::config::ConfigError>(), "exit 78");
             message
         }
         other => panic!("expected a mismatch, got {other:?}"),

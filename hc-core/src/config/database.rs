@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{Secret, Vars, parse_optional_var, parse_var, secret, string_var};
-use crate::exit::ConfigError;
+use crate::config::ConfigError;
 
 /// Where a PostgreSQL server listens.
 #[derive(Debug, Clone, PartialEq, Eq)]

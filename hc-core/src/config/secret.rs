@@ -16,7 +16,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::Vars;
-use crate::exit::ConfigError;
+use crate::config::ConfigError;
 
 /// A value whose `Debug` and `Display` print `***`; call [`Secret::expose`] to use it.
 #[derive(Clone, PartialEq, Eq, Default)]

@@ -6,8 +6,8 @@
 //! `telegram`, `matrix`) and builds its request with a pure function.
 
 use chrono::{DateTime, TimeDelta, Utc};
+use hc_core::config::ConfigError;
 use hc_core::config::{Secret, Vars};
-use hc_core::exit::ConfigError;
 
 use crate::alert::{Alert, OtherCheck, Ping};
 

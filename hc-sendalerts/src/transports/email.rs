@@ -17,8 +17,8 @@ mod eml;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
+use hc_core::config::ConfigError;
 use hc_core::config::{Secret, Vars};
-use hc_core::exit::ConfigError;
 use hc_core::schedule::Zone;
 use hc_core::status::{CheckKind, CheckTiming, Status, StoredStatus};
 use lettre::Address;

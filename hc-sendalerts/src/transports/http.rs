@@ -17,8 +17,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use hc_core::config::ConfigError;
 use hc_core::config::Vars;
-use hc_core::exit::ConfigError;
 use http_body_util::{BodyExt, Full};
 use hyper::Uri;
 use hyper::header::{HeaderName, HeaderValue};
