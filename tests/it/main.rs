@@ -9,6 +9,8 @@
 mod dev;
 // Where the harness puts PostgreSQL clusters: somewhere the postgres user can enter.
 mod clusters;
+// Every variable a binary reads is in hc.env.example and the README, with the same default.
+mod config_docs;
 // Secrets from files and systemd credentials, DB_* errors and their exit code.
 mod config;
 // The harness's delay proxy: order, delay, and cutting connections like a partition.
