@@ -1,11 +1,12 @@
-//! The common start-up of every binary: environment, logging, runtime, shutdown token, exit code.
+//! The common start-up of every binary: environment, logging, runtime, shutdown token, exit
+//! code ([`run_service`]), and of every service that uses the database ([`start_up`]).
 
 use std::future::Future;
 use std::process::ExitCode;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Env, Vars};
+use crate::config::{DbConfig, Env, Vars};
 
 /// Runs a service's `run` future to completion and maps its result to the process exit code.
 ///
@@ -37,4 +38,23 @@ where
         run(env, shutdown).await
     });
     crate::exit::exit_code(result)
+}
+
+/// The database start-up every service shares: the pool, then waiting (with backoff, until
+/// `shutdown`) for the database to answer, then the schema check (a mismatch is a
+/// configuration error, exit 78). Bind listeners before; tell systemd `READY=1`
+/// ([`crate::systemd::notify_ready`]) after, and pet the watchdog with
+/// [`crate::systemd::Watchdog`].
+pub async fn start_up(
+    db: &DbConfig,
+    application_name: &str,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<deadpool_postgres::Pool> {
+    let pool = crate::db::create_pool(db, application_name)?;
+    let client = crate::db::wait_until_reachable(&pool, shutdown).await?;
+    crate::db::check_schema(&client)
+        .await
+        .map_err(crate::db::SchemaError::into_anyhow)?;
+    drop(client);
+    Ok(pool)
 }

@@ -51,17 +51,9 @@ impl AlertLoop {
             hc_core::db::Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
         let mut next_recovery = Instant::now();
         let mut next_flip_count = Instant::now();
-        // Only when systemd asked (`WatchdogSec=`), and at half its interval: the notify socket
-        // is a blocking write, and a message per pass fills a socket nobody reads.
-        let watchdog = hc_core::systemd::watchdog_interval();
-        let mut next_watchdog = Instant::now();
+        let mut watchdog = hc_core::systemd::Watchdog::from_systemd();
         while !shutdown.is_cancelled() {
-            if let Some(interval) = watchdog {
-                if Instant::now() >= next_watchdog {
-                    hc_core::systemd::notify_watchdog();
-                    next_watchdog = Instant::now() + interval / 2;
-                }
-            }
+            watchdog.pet();
             let started = Instant::now();
             let recover = Instant::now() >= next_recovery;
             match self.pass(shutdown, recover).await {

@@ -88,12 +88,7 @@ impl Config {
 /// Runs the alert loop until `shutdown` is cancelled (or, with `config.once`, until there is
 /// nothing left to do).
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let pool = hc_core::db::create_pool(&config.db, APPLICATION_NAME)?;
-    let client = hc_core::db::wait_until_reachable(&pool, &shutdown).await?;
-    hc_core::db::check_schema(&client)
-        .await
-        .map_err(hc_core::db::SchemaError::into_anyhow)?;
-    drop(client);
+    let pool = hc_core::process::start_up(&config.db, APPLICATION_NAME, &shutdown).await?;
     let metrics = Arc::new(Metrics::default());
     if let Some(addr) = config.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr)

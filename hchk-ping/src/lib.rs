@@ -117,12 +117,7 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
-    let pool = create_pool(&config)?;
-    let client = hc_core::db::wait_until_reachable(&pool, &shutdown).await?;
-    hc_core::db::check_schema(&client)
-        .await
-        .map_err(|err| err.into_anyhow())?;
-    drop(client);
+    let pool = hc_core::process::start_up(&pool_config(&config), "hchk-ping", &shutdown).await?;
     tracing::info!(listen = %config.listen, writers = config.writers, "hchk-ping ready");
     hc_core::systemd::notify_ready();
     serve_with_pool(listener, config, pool, shutdown).await
@@ -140,10 +135,15 @@ pub async fn serve(
 }
 
 fn create_pool(config: &Config) -> anyhow::Result<deadpool_postgres::Pool> {
+    Ok(hc_core::db::create_pool(&pool_config(config), "hchk-ping")?)
+}
+
+/// The database settings with a pool large enough: one connection per writer, plus one for
+/// health probes and one for `?create=1`.
+fn pool_config(config: &Config) -> DbConfig {
     let mut db = config.db.clone();
-    // One connection per writer, plus one for health probes and one for ?create=1.
     db.pool_size = db.pool_size.max(config.writers + 2);
-    Ok(hc_core::db::create_pool(&db, "hchk-ping")?)
+    db
 }
 
 async fn serve_with_pool(
@@ -209,13 +209,18 @@ async fn expire_waiting_pings(queue: Arc<queue::Queue>, db_wait: Duration) {
 }
 
 async fn feed_watchdog(shutdown: CancellationToken) {
-    let Some(interval) = hc_core::systemd::watchdog_interval() else {
+    let mut watchdog = hc_core::systemd::Watchdog::from_systemd();
+    let Some(period) = watchdog.period() else {
         return;
     };
-    let mut ticker = tokio::time::interval(interval / 2);
+    // Ticks at half the pet period, so a tick that comes a moment early never delays a pet
+    // past systemd's interval.
+    let mut ticker = tokio::time::interval(period / 2);
     loop {
         tokio::select! {
-            _ = ticker.tick() => hc_core::systemd::notify_watchdog(),
+            _ = ticker.tick() => {
+                watchdog.pet();
+            }
             () = shutdown.cancelled() => return,
         }
     }
