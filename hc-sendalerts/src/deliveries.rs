@@ -11,6 +11,12 @@
 //! Sending is concurrent, bounded overall and per channel, so a dead endpoint holds at most a
 //! few of the slots. Transient failures are retried with backoff; a stop request during a
 //! backoff leaves the row pending for the next start rather than recording a failure.
+//!
+//! This file is the orchestration ([`Deliveries::offer`], the slots, retries); [`claims`] owns the
+//! locks and their connection, [`records`] writes the results.
+
+mod claims;
+mod records;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -19,7 +25,6 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use deadpool_postgres::Pool;
 use tokio::sync::{Notify, Semaphore};
-use tokio_postgres::{Client, NoTls};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -28,9 +33,9 @@ use crate::codes::{notification_code, ours_sql};
 use crate::loading::{Group, Loaded, load_many};
 use crate::metrics::Metrics;
 use crate::transports::{Failure, TransportError, Transports};
-
-/// The first key of this service's advisory locks ("hcsa"); the second is the notification id.
-pub const LOCK_CLASS: i32 = 0x6863_7361;
+pub use claims::LOCK_CLASS;
+use claims::{LockConnection, spawn_unlocker};
+use records::{Record, spawn_recorder, truncate};
 
 /// Results written (and claims released) per statement at most: the rows are small, and group
 /// and broken notifications record without a global slot, so more than `concurrency` may wait.
@@ -90,14 +95,6 @@ struct State {
     in_flight: HashMap<i32, u64>,
     /// Notifications waiting for an earlier one of the same check and channel.
     deferred: BTreeSet<i32>,
-}
-
-/// The connection holding this sender's locks; `generation` counts reconnections, so a lock
-/// taken on a dead connection is not released on its successor.
-#[derive(Default)]
-struct LockConnection {
-    client: Option<Client>,
-    generation: u64,
 }
 
 /// How one delivery ended.
@@ -236,57 +233,11 @@ impl Inner {
         if candidates.is_empty() {
             return Ok(0);
         }
-        let mut locks = self.locks.lock().await;
-        let generation = locks.connect(&self.pg).await?;
-        let client = locks.client.as_ref().expect("connect() leaves a client");
-        let locked: Vec<i32> = client
-            .query(
-                "SELECT id FROM unnest($2::int4[]) AS t(id) WHERE pg_try_advisory_lock($1, id)",
-                &[&LOCK_CLASS, &candidates],
-            )
-            .await?
-            .iter()
-            .map(|row| row.try_get(0))
-            .collect::<Result<_, _>>()?;
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT n.id, n.channel_id, EXISTS ( \
-                         SELECT 1 FROM api_notification e \
-                         WHERE e.owner_id = n.owner_id AND e.channel_id = n.channel_id \
-                           AND e.error = 'Sending' AND e.id < n.id AND {}) \
-                     FROM api_notification n WHERE n.id = ANY($1) AND n.error = 'Sending'",
-                    ours_sql("e")
-                ),
-                &[&locked],
-            )
-            .await?;
-        let mut ready = Vec::new();
-        let mut blocked = Vec::new();
-        for row in &rows {
-            let (id, channel, waits): (i32, i32, bool) =
-                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-            if waits {
-                blocked.push(id);
-            } else {
-                ready.push((id, channel));
-            }
-        }
-        let sending: std::collections::HashSet<i32> = ready.iter().map(|(id, _)| *id).collect();
-        let release: Vec<i32> = locked
-            .iter()
-            .copied()
-            .filter(|id| !sending.contains(id))
-            .collect();
-        if !release.is_empty() {
-            client
-                .execute(
-                    "SELECT pg_advisory_unlock($1, id) FROM unnest($2::int4[]) AS t(id)",
-                    &[&LOCK_CLASS, &release],
-                )
-                .await?;
-        }
-        drop(locks);
+        let claims::Claimed {
+            generation,
+            ready,
+            blocked,
+        } = claims::claim(&self.locks, &self.pg, &candidates).await?;
         {
             let mut state = self.state();
             for id in &candidates {
@@ -529,23 +480,6 @@ impl Inner {
     }
 }
 
-/// A delivery's result, to be written with others by [`spawn_recorder`].
-#[derive(Debug, Clone)]
-struct Record {
-    /// The notification.
-    id: i32,
-    /// Its channel.
-    channel_id: i32,
-    /// When the delivery started.
-    started: chrono::DateTime<Utc>,
-    /// How long it took, in seconds.
-    seconds: f64,
-    /// The error (empty: delivered).
-    error: String,
-    /// Whether the error disables the channel.
-    disable: bool,
-}
-
 /// Loads notifications for deliveries, many per query; `None` for each if shutdown was requested
 /// while the database was unreachable.
 fn spawn_loader(
@@ -572,126 +506,6 @@ fn spawn_loader(
     })
 }
 
-/// Writes delivery results, many per transaction: each notification's error, and each channel's
-/// `last_notify`, `last_notify_duration`, `last_error` (from its latest delivery) and `disabled`.
-/// Answers `false` for each if shutdown was requested while the database was unreachable.
-fn spawn_recorder(pool: Pool, shutdown: CancellationToken, max: usize) -> Batcher<Record, bool> {
-    Batcher::spawn(max, move |records: Vec<Record>| {
-        let (pool, shutdown) = (pool.clone(), shutdown.clone());
-        async move {
-            let written = retry_db(&shutdown, "record deliveries", || async {
-                let mut client = pool.get().await?;
-                write_records(&mut client, &records).await
-            })
-            .await;
-            vec![written.is_some(); records.len()]
-        }
-    })
-}
-
-async fn write_records(client: &mut Client, records: &[Record]) -> anyhow::Result<()> {
-    let ids: Vec<i32> = records.iter().map(|r| r.id).collect();
-    let errors: Vec<&str> = records.iter().map(|r| r.error.as_str()).collect();
-    // One row per channel: its latest notification (by id, which is flip order, as
-    // Healthchecks' one-flip-at-a-time loop leaves it), disabled if any delivery said so.
-    let mut latest: HashMap<i32, (&Record, bool)> = HashMap::new();
-    for record in records {
-        let entry = latest
-            .entry(record.channel_id)
-            .or_insert((record, record.disable));
-        entry.1 |= record.disable;
-        if record.id >= entry.0.id {
-            entry.0 = record;
-        }
-    }
-    let mut channels: Vec<(&Record, bool)> = latest.into_values().collect();
-    channels.sort_by_key(|(record, _)| record.channel_id);
-    let channel_ids: Vec<i32> = channels.iter().map(|(r, _)| r.channel_id).collect();
-    let started: Vec<chrono::DateTime<Utc>> = channels.iter().map(|(r, _)| r.started).collect();
-    let seconds: Vec<f64> = channels.iter().map(|(r, _)| r.seconds).collect();
-    let channel_errors: Vec<&str> = channels.iter().map(|(r, _)| r.error.as_str()).collect();
-    let disable: Vec<bool> = channels.iter().map(|(_, d)| *d).collect();
-    let notification_ids: Vec<i32> = channels.iter().map(|(r, _)| r.id).collect();
-    let tx = client.transaction().await?;
-    // Sent together (pipelined); the channels are locked in id order first, so two senders
-    // recording overlapping channels cannot deadlock.
-    type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
-    let lock_params: [Param; 1] = [&channel_ids];
-    let notification_params: [Param; 2] = [&ids, &errors];
-    let channel_params: [Param; 6] = [
-        &channel_ids,
-        &started,
-        &seconds,
-        &channel_errors,
-        &disable,
-        &notification_ids,
-    ];
-    futures_util::try_join!(
-        tx.query(
-            "SELECT 1 FROM api_channel WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-            &lock_params,
-        ),
-        tx.execute(
-            "UPDATE api_notification n SET error = r.error \
-             FROM unnest($1::int4[], $2::text[]) AS r(id, error) \
-             WHERE n.id = r.id AND n.error = 'Sending'",
-            &notification_params,
-        ),
-        // A later notification of the channel recorded already (by another batch or sender)
-        // keeps its result on the channel.
-        tx.execute(
-            "UPDATE api_channel c SET \
-                 last_notify = CASE WHEN r.newer THEN c.last_notify ELSE r.started END, \
-                 last_notify_duration = CASE WHEN r.newer THEN c.last_notify_duration \
-                     ELSE make_interval(secs => r.secs) END, \
-                 last_error = CASE WHEN r.newer THEN c.last_error ELSE r.error END, \
-                 disabled = c.disabled OR r.disable \
-             FROM (SELECT u.*, EXISTS (SELECT 1 FROM api_notification m \
-                       WHERE m.channel_id = u.id AND m.id > u.nid AND m.error <> 'Sending') \
-                       AS newer \
-                   FROM unnest($1::int4[], $2::timestamptz[], $3::float8[], $4::text[], \
-                       $5::bool[], $6::int4[]) AS u(id, started, secs, error, disable, nid)) r \
-             WHERE c.id = r.id",
-            &channel_params,
-        ),
-    )?;
-    tx.commit().await?;
-    Ok(())
-}
-
-/// Releases claims, many per statement; a claim taken on an earlier connection (`generation`)
-/// died with it and is skipped.
-fn spawn_unlocker(
-    locks: Arc<tokio::sync::Mutex<LockConnection>>,
-    max: usize,
-) -> Batcher<(i32, u64), ()> {
-    Batcher::spawn(max, move |claims: Vec<(i32, u64)>| {
-        let locks = locks.clone();
-        async move {
-            let locks = locks.lock().await;
-            if let Some(client) = locks.client.as_ref().filter(|c| !c.is_closed()) {
-                let ids: Vec<i32> = claims
-                    .iter()
-                    .filter(|(_, generation)| *generation == locks.generation)
-                    .map(|(id, _)| *id)
-                    .collect();
-                if !ids.is_empty() {
-                    if let Err(err) = client
-                        .execute(
-                            "SELECT pg_advisory_unlock($1, id) FROM unnest($2::int4[]) AS t(id)",
-                            &[&LOCK_CLASS, &ids],
-                        )
-                        .await
-                    {
-                        tracing::debug!(%err, "cannot release claims; the session will");
-                    }
-                }
-            }
-            vec![(); claims.len()]
-        }
-    })
-}
-
 /// Runs `work` until it succeeds, retrying database failures with backoff; `None` if shutdown
 /// was requested meanwhile.
 async fn retry_db<T, F, Fut>(shutdown: &CancellationToken, what: &str, work: F) -> Option<T>
@@ -712,39 +526,5 @@ where
                 }
             }
         }
-    }
-}
-
-impl LockConnection {
-    /// Makes sure there is a live connection; returns its generation.
-    async fn connect(&mut self, pg: &tokio_postgres::Config) -> anyhow::Result<u64> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
-            let (client, connection) = pg.connect(NoTls).await?;
-            tokio::spawn(async move {
-                if let Err(err) = connection.await {
-                    tracing::warn!(%err, "the claims connection broke; its claims are released");
-                }
-            });
-            self.client = Some(client);
-            self.generation += 1;
-        }
-        Ok(self.generation)
-    }
-}
-
-/// At most `max` characters of `text`, without NUL characters: PostgreSQL's text refuses them,
-/// and an error quoting a remote answer must not make its whole batch of results unwritable.
-fn truncate(text: &str, max: usize) -> String {
-    text.chars().filter(|c| *c != '\0').take(max).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recorded_errors_are_cut_and_lose_nul_characters() {
-        assert_eq!(truncate("a\0b\0c", 2), "ab");
-        assert_eq!(truncate("ééé", 2), "éé");
     }
 }

@@ -5,6 +5,19 @@
 //! `api_notification` and disables the channel on a permanent one. Whether a channel is a no-op
 //! for a status ([`is_noop`]) is decided when a flip is processed, so a no-op channel gets no
 //! notification row (§3.4).
+//!
+//! Most transports are network-only, but a few touch the database through [`Transports::pool`],
+//! outside the transaction that records the result (so these writes stay even if the attempt
+//! fails or is retried):
+//! * `ntfy`, `po` (Pushover) and `telegram` take a token from Healthchecks' `api_tokenbucket`
+//!   before sending (`tokenbucket::require`, an upsert); an empty bucket is the final error
+//!   "Rate limit exceeded".
+//! * `telegram` writes the new chat id into `api_channel.value` when Telegram says the group
+//!   became a supergroup, then sends once more.
+//! * `email` reads the recipient's account (`auth_user`, `accounts_profile`, `accounts_project`,
+//!   `accounts_member`, `api_check`) for its time zone and the "Projects Overview".
+//!
+//! A database failure in any of these is a transient failure of the attempt.
 
 pub mod chat;
 pub mod discord;
@@ -149,7 +162,7 @@ impl Settings {
 }
 
 /// Everything transports share at run time: settings, the HTTP client, the mailer, and the
-/// database pool (for `api_tokenbucket` rate limits).
+/// database pool (for the transports that touch the database; see the module doc).
 pub struct Transports {
     /// The settings.
     pub settings: Settings,
@@ -157,7 +170,7 @@ pub struct Transports {
     pub http: http::HttpClient,
     /// The SMTP sender.
     pub email: email::Mailer,
-    /// The database, for rate limits.
+    /// The database: rate limits, Telegram's chat migration, the email recipient's account.
     pub pool: deadpool_postgres::Pool,
 }
 

@@ -12,6 +12,7 @@ use hc_core::config::{Secret, Vars};
 use crate::alert::{Alert, OtherCheck, Ping};
 
 use super::http::{HttpRequest, expect_success};
+use super::text::escape_html;
 use super::{Settings, TransportError, Transports, text};
 
 /// Settings of the chat and push kinds.
@@ -221,22 +222,6 @@ pub fn other_url(settings: &Settings, other: &OtherCheck) -> String {
         settings.site_root,
         crate::alert::unique_key(&other.code)
     )
-}
-
-/// Django's HTML escaping (`&`, `<`, `>`, `"`, `'`), as its templates apply to every value.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Percent-encodes everything but RFC 3986's unreserved characters (Python's `quote` with no
@@ -455,6 +440,5 @@ pub(crate) mod tests {
             form_encode(&[("a", "x y&z".into()), ("b", "1".into())]),
             "a=x+y%26z&b=1"
         );
-        assert_eq!(escape_html("A & <B>"), "A &amp; &lt;B&gt;");
     }
 }

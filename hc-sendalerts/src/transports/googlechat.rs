@@ -6,8 +6,9 @@ use serde_json::{Value, json};
 
 use crate::alert::Alert;
 
-use super::chat::{self, escape_html};
+use super::chat;
 use super::http::HttpRequest;
+use super::text::escape_html;
 use super::{Settings, TransportError, Transports, slack, text};
 
 /// Delivers `alert` to the channel's webhook URL.

@@ -6,8 +6,9 @@ use chrono::{DateTime, Utc};
 
 use crate::alert::Alert;
 
-use super::chat::{self, escape_html};
+use super::chat;
 use super::http::{HttpRequest, expect_success};
+use super::text::escape_html;
 use super::{Settings, TransportError, Transports, text, tokenbucket};
 
 /// The priority that turns a status off.

@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 
 use crate::alert::Alert;
 
-use super::chat::{self, escape_html};
+use super::chat;
 use super::http::{HttpRequest, HttpResponse, expect_success};
+use super::text::escape_html;
 use super::{Settings, TransportError, Transports, tokenbucket};
 
 /// The channel's value (other keys, such as `type` and `name`, are kept as they are).

@@ -1,6 +1,7 @@
 //! Text helpers shared by the transports: Healthchecks' `format_duration`, the cloaked check
-//! link, the ping-body excerpt that chat transports include, and the "Last Ping" line
-//! (`Success, 10 minutes ago`).
+//! link, the ping-body excerpt that chat transports include, the "Last Ping" line
+//! (`Success, 10 minutes ago`), and Django's HTML escaping ([`escape_html`]), the one copy every
+//! transport uses.
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -166,6 +167,22 @@ pub fn python_strip(text: &str) -> &str {
 /// Python's `str.isspace`: Unicode whitespace and the separators U+001C..U+001F.
 pub fn is_python_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Django's HTML escaping (`&`, `<`, `>`, `"`, `'`), as its templates apply to every value.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -343,5 +360,11 @@ mod tests {
     fn reasons() {
         assert_eq!(reason_long("fail"), Some("received a failure signal"));
         assert_eq!(reason_long(""), None);
+    }
+
+    #[test]
+    fn html_is_escaped_like_django() {
+        assert_eq!(escape_html("A & <B>"), "A &amp; &lt;B&gt;");
+        assert_eq!(escape_html("\"it's\""), "&quot;it&#x27;s&quot;");
     }
 }
