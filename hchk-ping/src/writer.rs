@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use deadpool_postgres::{Object, Pool};
 use hc_core::status::{CheckKind, CheckTiming, StoredStatus};
+use tokio_postgres::Statement;
 use tokio_postgres::error::{Severity, SqlState};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -33,7 +34,7 @@ use crate::pings::{CheckState, PingKind};
 use crate::provision::{Provisioned, provision};
 use crate::queue::{Job, Outcome, Queue};
 use crate::routes::Target;
-use plan::{LockedCheck, plan_batch};
+use plan::{LockedCheck, Plan, plan_batch};
 
 const SELECT_CHECKS: &str = "\
 SELECT c.id, c.code, p.ping_key, c.slug, c.status, c.kind, \
@@ -343,13 +344,43 @@ fn is_rejection(err: &tokio_postgres::Error) -> bool {
     })
 }
 
-/// One batch in one transaction: locks the checks, plans the batch with [`plan_batch`], writes
-/// its rows and commits, sorting any error into a [`Failure`].
+/// One batch in one transaction: locks its checks, plans it with [`plan_batch`], writes the
+/// planned rows and commits, sorting any error into a [`Failure`].
 async fn commit_batch(
     client: &Object,
     jobs: &[Job],
     limit: Duration,
 ) -> Result<Box<Applied>, Failure> {
+    let (xid, checks) = lock_checks(client, jobs, limit).await?;
+    let mut plan = plan_batch(jobs, checks);
+    let applied = Box::new(Applied {
+        outcomes: std::mem::take(&mut plan.outcomes),
+        kinds: plan.pings.iter().map(|p| p.kind).collect(),
+        first_ping: plan.pings.first().map(|p| (p.owner_id, p.n, p.created)),
+    });
+
+    let commit = client
+        .prepare_cached("COMMIT")
+        .await
+        .map_err(Failure::NotCommitted)?;
+    if plan.pings.is_empty() {
+        // Nothing to write: end the transaction and answer.
+        return match client.execute(&commit, &[]).await {
+            Ok(_) => Ok(applied),
+            Err(err) => Err(Failure::NotCommitted(err)),
+        };
+    }
+    let written = write_rows(client, &plan, &commit, limit).await?;
+    settle(xid, applied, written)
+}
+
+/// The first round trip: `BEGIN`, the transaction id, and the batch's check rows, locked in id
+/// order.
+async fn lock_checks(
+    client: &Object,
+    jobs: &[Job],
+    limit: Duration,
+) -> Result<(i64, Vec<LockedCheck>), Failure> {
     let begin = client
         .prepare_cached("BEGIN")
         .await
@@ -397,25 +428,25 @@ async fn commit_batch(
     for row in &rows {
         checks.push(read_check(row).map_err(Failure::Rejected)?);
     }
-    let plan = plan_batch(jobs, checks);
-    let applied = Applied {
-        outcomes: plan.outcomes,
-        kinds: plan.pings.iter().map(|p| p.kind).collect(),
-        first_ping: plan.pings.first().map(|p| (p.owner_id, p.n, p.created)),
-    };
+    Ok((xid, checks))
+}
 
-    let commit = client
-        .prepare_cached("COMMIT")
-        .await
-        .map_err(Failure::NotCommitted)?;
-    if plan.pings.is_empty() {
-        // Nothing to write: end the transaction and answer.
-        return match client.execute(&commit, &[]).await {
-            Ok(_) => Ok(Box::new(applied)),
-            Err(err) => Err(Failure::NotCommitted(err)),
-        };
-    }
+/// The answers to the second round trip.
+struct Written {
+    /// `INSERT INTO api_ping`, `INSERT INTO api_flip`, `UPDATE api_check`.
+    writes: [Result<u64, tokio_postgres::Error>; 3],
+    /// `COMMIT`.
+    commit: Result<u64, tokio_postgres::Error>,
+}
 
+/// The second round trip: the planned rows as `unnest` columns and `COMMIT`, all sent before any
+/// answer is read. `None`: no answer in time.
+async fn write_rows(
+    client: &Object,
+    plan: &Plan<'_>,
+    commit: &Statement,
+    limit: Duration,
+) -> Result<Option<Written>, Failure> {
     let insert_pings = client
         .prepare_cached(INSERT_PINGS)
         .await
@@ -508,21 +539,34 @@ async fn commit_batch(
                 }
             },
             client.execute(&update_checks, &check_params),
-            client.execute(&commit, &[]),
+            client.execute(commit, &[]),
         ),
     )
     .await;
-    let Ok((pings, flips, updates, committed)) = written else {
+    Ok(written.ok().map(|(pings, flips, updates, commit)| Written {
+        writes: [pings, flips, updates],
+        commit,
+    }))
+}
+
+/// Sorts the answers to the second round trip of transaction `xid`: committed (`applied` is
+/// answered), rolled back (retried or split), or in doubt (the server is asked).
+fn settle(
+    xid: i64,
+    applied: Box<Applied>,
+    written: Option<Written>,
+) -> Result<Box<Applied>, Failure> {
+    let Some(Written { writes, commit }) = written else {
         return Err(Failure::InDoubt(
             xid,
-            Box::new(applied),
+            applied,
             "no answer to COMMIT in time".into(),
         ));
     };
     // A statement the server refused aborted the transaction, and COMMIT then rolled back.
     let mut refused = None;
     let mut lost = None;
-    for result in [pings, flips, updates] {
+    for result in writes {
         match result {
             Err(err) if err.as_db_error().is_some() => {
                 refused.get_or_insert(err);
@@ -536,17 +580,17 @@ async fn commit_batch(
     if let Some(err) = refused {
         return Err(refused_failure(err));
     }
-    match committed {
-        Ok(_) if lost.is_none() => Ok(Box::new(applied)),
+    match commit {
+        Ok(_) if lost.is_none() => Ok(applied),
         // COMMIT itself failed with an ERROR (a deferred constraint): rolled back.
         Err(err) if is_statement_error(&err) => Err(refused_failure(err)),
         // Anything else, a FATAL error included, leaves the outcome open: a session terminated
         // right after its commit went through (for example when a synchronous standby's answer
         // and pg_terminate_backend cross) reports FATAL in place of COMMIT's answer.
-        Err(err) => Err(Failure::InDoubt(xid, Box::new(applied), err.to_string())),
+        Err(err) => Err(Failure::InDoubt(xid, applied, err.to_string())),
         Ok(_) => Err(Failure::InDoubt(
             xid,
-            Box::new(applied),
+            applied,
             lost.map(|e| e.to_string()).unwrap_or_default(),
         )),
     }
