@@ -9,6 +9,7 @@
 pub mod http;
 pub mod metrics;
 pub mod pings;
+mod provision;
 pub mod proxies;
 pub mod queue;
 pub mod routes;

@@ -3,17 +3,20 @@
 //!
 //! A batch is two pipelined round trips. The first (`BEGIN`, `txid_current()`, and the check rows
 //! `ORDER BY id FOR UPDATE`) locks every check of the batch in id order, so concurrent batches,
-//! here or on other hosts, never deadlock. The pings are then applied in memory, in queue order,
-//! by [`crate::pings::apply_ping`], exactly as one-by-one processing would. The second round trip
-//! inserts all `api_ping` and `api_flip` rows with `unnest`, updates each check once, and
-//! commits.
+//! here or on other hosts, never deadlock. The pure `plan` module then applies the pings in
+//! memory, in queue order, with [`crate::pings::apply_ping`], exactly as one-by-one processing
+//! would. The second round trip inserts all `api_ping` and `api_flip` rows with `unnest`, updates
+//! each check once, and commits. This file is the shell around the plan: the statements, the
+//! round trips and the sorting of errors into retries; `?create=1` lives in `provision`.
 //!
 //! When a commit's fate is unknown (the connection broke after `COMMIT` was sent), the writer asks
 //! the server with `txid_status()` before answering: a committed batch is acknowledged, an aborted
 //! one is written again, so a ping is never acknowledged and lost, nor recorded twice.
 //! Pings that cannot be written within `db_wait` of their arrival get 503 and were not written.
 
-use std::collections::HashMap;
+mod plan;
+
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -21,14 +24,17 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use deadpool_postgres::{Object, Pool};
 use hc_core::status::{CheckKind, CheckTiming, StoredStatus};
+use tokio_postgres::Statement;
 use tokio_postgres::error::{Severity, SqlState};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::metrics::Metrics;
-use crate::pings::{CheckState, PingEffect, PingSignal, apply_ping};
+use crate::pings::{CheckState, PingKind};
+use crate::provision::{Provisioned, provision};
 use crate::queue::{Job, Outcome, Queue};
-use crate::routes::{ExitStatus, Target};
+use crate::routes::Target;
+use plan::{LockedCheck, Plan, plan_batch};
 
 const SELECT_CHECKS: &str = "\
 SELECT c.id, c.code, p.ping_key, c.slug, c.status, c.kind, \
@@ -114,18 +120,10 @@ enum Failure {
 #[derive(Debug)]
 struct Applied {
     outcomes: Vec<Option<Outcome>>,
-    effects: Vec<PingEffect>,
+    /// The kind of each `api_ping` row written, for the metrics.
+    kinds: Vec<PingKind>,
     /// The first `api_ping` row written: `owner_id`, `n`, `created`.
     first_ping: Option<(i32, i32, DateTime<Utc>)>,
-}
-
-struct LockedCheck {
-    state: CheckState,
-    ping_key: Option<String>,
-    slug: String,
-    status_raw: String,
-    touched: bool,
-    flipped: bool,
 }
 
 impl Writers {
@@ -247,8 +245,8 @@ impl Writers {
 
     /// Answers the jobs of a committed batch and handles the ones that need a check created.
     async fn finish(&self, jobs: Vec<Job>, applied: Applied) {
-        for effect in &applied.effects {
-            self.metrics.count_ping(effect.kind);
+        for &kind in &applied.kinds {
+            self.metrics.count_ping(kind);
         }
         let mut to_provision = Vec::new();
         for (mut job, outcome) in jobs.into_iter().zip(applied.outcomes) {
@@ -263,7 +261,7 @@ impl Writers {
                 job.answer(Outcome::NotFound);
                 continue;
             };
-            match self.provision(ping_key, slug).await {
+            match provision(&self.pool, ping_key, slug).await {
                 Ok(Provisioned::Created) => {
                     job.created = true;
                     again.push(job);
@@ -328,82 +326,6 @@ impl Writers {
             }
         }
     }
-
-    /// Creates the check `slug` in the project with `ping_key` (`?create=1`), race-free: the
-    /// project row is locked while its checks are counted and the slug is looked up again.
-    async fn provision(&self, ping_key: &str, slug: &str) -> Result<Provisioned, anyhow::Error> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
-        let Some(project) = tx
-            .query_opt(
-                "SELECT id, owner_id FROM accounts_project WHERE ping_key = $1 FOR UPDATE",
-                &[&ping_key],
-            )
-            .await?
-        else {
-            return Ok(Provisioned::Refused);
-        };
-        let project_id: i32 = project.get(0);
-        let owner_id: i32 = project.get(1);
-        let existing: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM api_check WHERE project_id = $1 AND slug = $2",
-                &[&project_id, &slug],
-            )
-            .await?
-            .get(0);
-        if existing > 0 {
-            return Ok(Provisioned::Exists);
-        }
-        // A missing profile counts as Healthchecks' auto-created one (no payments: 10,000).
-        let row = tx
-            .query_one(
-                "SELECT COALESCE((SELECT check_limit FROM accounts_profile WHERE user_id = $1), 10000), \
-                    (SELECT count(*) FROM api_check c JOIN accounts_project p ON p.id = c.project_id \
-                     WHERE p.owner_id = $1)",
-                &[&owner_id],
-            )
-            .await?;
-        let check_limit: i32 = row.get(0);
-        let used: i64 = row.get(1);
-        if used >= i64::from(check_limit) * 2 {
-            return Ok(Provisioned::Refused);
-        }
-        let check_id: i32 = tx
-            .query_one(
-                "INSERT INTO api_check (code, name, slug, tags, \"desc\", project_id, created, kind, \
-                    timeout, grace, schedule, tz, filter_subject, filter_body, filter_http_body, \
-                    filter_default_fail, start_kw, success_kw, failure_kw, methods, manual_resume, \
-                    badge_key, n_pings, last_ping, last_start, last_start_rid, last_duration, \
-                    has_confirmation_link, alert_after, status) \
-                 VALUES ($1, $2, $2, '', '', $3, now(), 'simple', interval '1 day', interval '1 hour', \
-                    '* * * * *', 'UTC', false, false, false, false, '', '', '', '', false, $4, 0, \
-                    NULL, NULL, NULL, NULL, false, NULL, 'new') RETURNING id",
-                &[&Uuid::new_v4(), &slug, &project_id, &Uuid::new_v4()],
-            )
-            .await?
-            .get(0);
-        tx.execute(
-            "INSERT INTO api_channel_checks (channel_id, check_id) \
-             SELECT id, $2 FROM api_channel WHERE project_id = $1",
-            &[&project_id, &check_id],
-        )
-        .await?;
-        tx.commit().await?;
-        tracing::info!(
-            slug,
-            project = project_id,
-            check = check_id,
-            "created a check for ?create=1"
-        );
-        Ok(Provisioned::Created)
-    }
-}
-
-enum Provisioned {
-    Created,
-    Exists,
-    Refused,
 }
 
 /// Serialization failures and deadlocks: retry at once.
@@ -422,15 +344,43 @@ fn is_rejection(err: &tokio_postgres::Error) -> bool {
     })
 }
 
-fn micros(t: DateTime<Utc>) -> DateTime<Utc> {
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
-}
-
+/// One batch in one transaction: locks its checks, plans it with [`plan_batch`], writes the
+/// planned rows and commits, sorting any error into a [`Failure`].
 async fn commit_batch(
     client: &Object,
     jobs: &[Job],
     limit: Duration,
 ) -> Result<Box<Applied>, Failure> {
+    let (xid, checks) = lock_checks(client, jobs, limit).await?;
+    let mut plan = plan_batch(jobs, checks);
+    let applied = Box::new(Applied {
+        outcomes: std::mem::take(&mut plan.outcomes),
+        kinds: plan.pings.iter().map(|p| p.kind).collect(),
+        first_ping: plan.pings.first().map(|p| (p.owner_id, p.n, p.created)),
+    });
+
+    let commit = client
+        .prepare_cached("COMMIT")
+        .await
+        .map_err(Failure::NotCommitted)?;
+    if plan.pings.is_empty() {
+        // Nothing to write: end the transaction and answer.
+        return match client.execute(&commit, &[]).await {
+            Ok(_) => Ok(applied),
+            Err(err) => Err(Failure::NotCommitted(err)),
+        };
+    }
+    let written = write_rows(client, &plan, &commit, limit).await?;
+    settle(xid, applied, written)
+}
+
+/// The first round trip: `BEGIN`, the transaction id, and the batch's check rows, locked in id
+/// order.
+async fn lock_checks(
+    client: &Object,
+    jobs: &[Job],
+    limit: Duration,
+) -> Result<(i64, Vec<LockedCheck>), Failure> {
     let begin = client
         .prepare_cached("BEGIN")
         .await
@@ -478,90 +428,25 @@ async fn commit_batch(
     for row in &rows {
         checks.push(read_check(row).map_err(Failure::Rejected)?);
     }
-    let mut by_code: HashMap<Uuid, usize> = HashMap::new();
-    let mut by_slug: HashMap<(String, String), Vec<usize>> = HashMap::new();
-    for (i, check) in checks.iter().enumerate() {
-        by_code.insert(check.state.code, i);
-        if let Some(key) = &check.ping_key {
-            by_slug
-                .entry((key.clone(), check.slug.clone()))
-                .or_default()
-                .push(i);
-        }
-    }
+    Ok((xid, checks))
+}
 
-    let mut applied = Applied {
-        outcomes: Vec::with_capacity(jobs.len()),
-        effects: Vec::with_capacity(jobs.len()),
-        first_ping: None,
-    };
-    // Rows for api_ping, in processing order.
-    let mut ping_rows: Vec<(usize, usize)> = Vec::with_capacity(jobs.len());
-    for (j, job) in jobs.iter().enumerate() {
-        let index = match &job.route.target {
-            Target::Code(code) => by_code.get(code).copied(),
-            Target::Slug { ping_key, slug } => match by_slug.get(&(ping_key.clone(), slug.clone()))
-            {
-                Some(found) if found.len() > 1 => {
-                    applied.outcomes.push(Some(Outcome::AmbiguousSlug));
-                    continue;
-                }
-                Some(found) => found.first().copied(),
-                None => None,
-            },
-        };
-        let Some(index) = index else {
-            if job.route.create && !job.created {
-                // No outcome yet: `finish` creates the check and queues the ping again.
-                applied.outcomes.push(None);
-            } else {
-                applied.outcomes.push(Some(Outcome::NotFound));
-            }
-            continue;
-        };
-        if job.route.exit_status == Some(ExitStatus::TooLarge) {
-            applied.outcomes.push(Some(Outcome::InvalidUrl));
-            continue;
-        }
-        let rid = match job.route.rid {
-            None => None,
-            Some(Ok(rid)) => Some(rid),
-            Some(Err(())) => {
-                applied.outcomes.push(Some(Outcome::InvalidRid));
-                continue;
-            }
-        };
-        let check = &mut checks[index];
-        let signal = PingSignal {
-            action: job.route.action,
-            method: &job.meta.method,
-            body: &job.meta.body,
-            rid,
-        };
-        let effect = apply_ping(&mut check.state, &signal, micros(job.meta.received));
-        check.touched = true;
-        check.flipped |= effect.flip.is_some();
-        ping_rows.push((j, index));
-        applied.effects.push(effect);
-        applied.outcomes.push(Some(if job.created {
-            Outcome::Created
-        } else {
-            Outcome::Recorded
-        }));
-    }
+/// The answers to the second round trip.
+struct Written {
+    /// `INSERT INTO api_ping`, `INSERT INTO api_flip`, `UPDATE api_check`.
+    writes: [Result<u64, tokio_postgres::Error>; 3],
+    /// `COMMIT`.
+    commit: Result<u64, tokio_postgres::Error>,
+}
 
-    let commit = client
-        .prepare_cached("COMMIT")
-        .await
-        .map_err(Failure::NotCommitted)?;
-    if ping_rows.is_empty() {
-        // Nothing to write: end the transaction and answer.
-        return match client.execute(&commit, &[]).await {
-            Ok(_) => Ok(Box::new(applied)),
-            Err(err) => Err(Failure::NotCommitted(err)),
-        };
-    }
-
+/// The second round trip: the planned rows as `unnest` columns and `COMMIT`, all sent before any
+/// answer is read. `None`: no answer in time.
+async fn write_rows(
+    client: &Object,
+    plan: &Plan<'_>,
+    commit: &Statement,
+    limit: Duration,
+) -> Result<Option<Written>, Failure> {
     let insert_pings = client
         .prepare_cached(INSERT_PINGS)
         .await
@@ -576,87 +461,37 @@ async fn commit_batch(
         .map_err(Failure::NotCommitted)?;
 
     // api_ping columns.
-    let mut n = Vec::with_capacity(ping_rows.len());
-    let mut owner = Vec::with_capacity(ping_rows.len());
-    let mut created = Vec::with_capacity(ping_rows.len());
-    let mut kind = Vec::with_capacity(ping_rows.len());
-    let mut scheme = Vec::with_capacity(ping_rows.len());
-    let mut remote_addr = Vec::with_capacity(ping_rows.len());
-    let mut method = Vec::with_capacity(ping_rows.len());
-    let mut ua = Vec::with_capacity(ping_rows.len());
-    let mut body_raw = Vec::with_capacity(ping_rows.len());
-    let mut object_size = Vec::with_capacity(ping_rows.len());
-    let mut exitstatus = Vec::with_capacity(ping_rows.len());
-    let mut rid = Vec::with_capacity(ping_rows.len());
+    let pings = &plan.pings;
+    let n: Vec<i32> = pings.iter().map(|p| p.n).collect();
+    let owner: Vec<i32> = pings.iter().map(|p| p.owner_id).collect();
+    let created: Vec<DateTime<Utc>> = pings.iter().map(|p| p.created).collect();
+    let kind: Vec<Option<&str>> = pings.iter().map(|p| p.kind.as_db()).collect();
+    let scheme: Vec<&str> = pings.iter().map(|p| p.scheme).collect();
+    let remote_addr: Vec<Option<IpAddr>> = pings.iter().map(|p| p.remote_addr).collect();
+    let method: Vec<&str> = pings.iter().map(|p| p.method).collect();
+    let ua: Vec<&str> = pings.iter().map(|p| p.ua).collect();
+    let (body_raw, object_size): (Vec<Option<&[u8]>>, Vec<Option<i32>>) =
+        pings.iter().map(|p| store_body(p.body)).unzip();
+    let exitstatus: Vec<Option<i16>> = pings.iter().map(|p| p.exitstatus).collect();
+    let rid: Vec<Option<Uuid>> = pings.iter().map(|p| p.rid).collect();
     // api_flip columns.
-    let mut flip_created = Vec::new();
-    let mut flip_old = Vec::new();
-    let mut flip_new = Vec::new();
-    let mut flip_owner = Vec::new();
-    let mut flip_reason = Vec::new();
-    for (&(j, index), effect) in ping_rows.iter().zip(&applied.effects) {
-        let job = &jobs[j];
-        let check_id = checks[index].state.id;
-        applied
-            .first_ping
-            .get_or_insert((check_id, effect.n, effect.created));
-        n.push(effect.n);
-        owner.push(check_id);
-        created.push(effect.created);
-        kind.push(effect.kind.as_db());
-        scheme.push(job.meta.scheme);
-        remote_addr.push(job.meta.remote_addr);
-        method.push(job.meta.method.as_str());
-        ua.push(job.meta.ua.as_str());
-        let (raw, size) = store_body(&job.meta.body);
-        body_raw.push(raw);
-        object_size.push(size);
-        exitstatus.push(match job.route.exit_status {
-            Some(ExitStatus::Valid(code)) => Some(i16::from(code)),
-            _ => None,
-        });
-        rid.push(match job.route.rid {
-            Some(Ok(rid)) => Some(rid),
-            _ => None,
-        });
-        if let Some(flip) = &effect.flip {
-            flip_created.push(flip.created);
-            flip_old.push(flip.old_status.as_db());
-            flip_new.push(flip.new_status.as_db());
-            flip_owner.push(check_id);
-            flip_reason.push(flip.reason);
-        }
-    }
-    // api_check columns, once per touched check.
-    let touched: Vec<&LockedCheck> = checks.iter().filter(|c| c.touched).collect();
-    let c_id: Vec<i32> = touched.iter().map(|c| c.state.id).collect();
-    let c_last_ping: Vec<Option<DateTime<Utc>>> =
-        touched.iter().map(|c| c.state.timing.last_ping).collect();
-    let c_last_start: Vec<Option<DateTime<Utc>>> =
-        touched.iter().map(|c| c.state.timing.last_start).collect();
-    let c_rid: Vec<Option<Uuid>> = touched.iter().map(|c| c.state.last_start_rid).collect();
-    let c_duration: Vec<Option<i64>> = touched
-        .iter()
-        .map(|c| c.state.last_duration.and_then(|d| d.num_microseconds()))
-        .collect();
-    let c_status: Vec<&str> = touched
-        .iter()
-        .map(|c| {
-            // An unknown stored status is written back as it was unless a ping changed it.
-            if c.flipped || StoredStatus::from_db(&c.status_raw).is_some() {
-                c.state.timing.status.as_db()
-            } else {
-                c.status_raw.as_str()
-            }
-        })
-        .collect();
-    let c_alert_after: Vec<Option<DateTime<Utc>>> =
-        touched.iter().map(|c| c.state.alert_after).collect();
-    let c_n: Vec<i32> = touched.iter().map(|c| c.state.n_pings).collect();
-    let c_hcl: Vec<bool> = touched
-        .iter()
-        .map(|c| c.state.has_confirmation_link)
-        .collect();
+    let flips = &plan.flips;
+    let flip_created: Vec<DateTime<Utc>> = flips.iter().map(|f| f.created).collect();
+    let flip_old: Vec<&str> = flips.iter().map(|f| f.old_status).collect();
+    let flip_new: Vec<&str> = flips.iter().map(|f| f.new_status).collect();
+    let flip_owner: Vec<i32> = flips.iter().map(|f| f.owner_id).collect();
+    let flip_reason: Vec<&str> = flips.iter().map(|f| f.reason).collect();
+    // api_check columns, once per pinged check.
+    let updates = &plan.checks;
+    let c_id: Vec<i32> = updates.iter().map(|c| c.id).collect();
+    let c_last_ping: Vec<Option<DateTime<Utc>>> = updates.iter().map(|c| c.last_ping).collect();
+    let c_last_start: Vec<Option<DateTime<Utc>>> = updates.iter().map(|c| c.last_start).collect();
+    let c_rid: Vec<Option<Uuid>> = updates.iter().map(|c| c.last_start_rid).collect();
+    let c_duration: Vec<Option<i64>> = updates.iter().map(|c| c.last_duration_us).collect();
+    let c_status: Vec<&str> = updates.iter().map(|c| c.status.as_ref()).collect();
+    let c_alert_after: Vec<Option<DateTime<Utc>>> = updates.iter().map(|c| c.alert_after).collect();
+    let c_n: Vec<i32> = updates.iter().map(|c| c.n_pings).collect();
+    let c_hcl: Vec<bool> = updates.iter().map(|c| c.has_confirmation_link).collect();
 
     let ping_params: [&(dyn tokio_postgres::types::ToSql + Sync); 12] = [
         &n,
@@ -704,21 +539,34 @@ async fn commit_batch(
                 }
             },
             client.execute(&update_checks, &check_params),
-            client.execute(&commit, &[]),
+            client.execute(commit, &[]),
         ),
     )
     .await;
-    let Ok((pings, flips, updates, committed)) = written else {
+    Ok(written.ok().map(|(pings, flips, updates, commit)| Written {
+        writes: [pings, flips, updates],
+        commit,
+    }))
+}
+
+/// Sorts the answers to the second round trip of transaction `xid`: committed (`applied` is
+/// answered), rolled back (retried or split), or in doubt (the server is asked).
+fn settle(
+    xid: i64,
+    applied: Box<Applied>,
+    written: Option<Written>,
+) -> Result<Box<Applied>, Failure> {
+    let Some(Written { writes, commit }) = written else {
         return Err(Failure::InDoubt(
             xid,
-            Box::new(applied),
+            applied,
             "no answer to COMMIT in time".into(),
         ));
     };
     // A statement the server refused aborted the transaction, and COMMIT then rolled back.
     let mut refused = None;
     let mut lost = None;
-    for result in [pings, flips, updates] {
+    for result in writes {
         match result {
             Err(err) if err.as_db_error().is_some() => {
                 refused.get_or_insert(err);
@@ -732,17 +580,17 @@ async fn commit_batch(
     if let Some(err) = refused {
         return Err(refused_failure(err));
     }
-    match committed {
-        Ok(_) if lost.is_none() => Ok(Box::new(applied)),
+    match commit {
+        Ok(_) if lost.is_none() => Ok(applied),
         // COMMIT itself failed with an ERROR (a deferred constraint): rolled back.
         Err(err) if is_statement_error(&err) => Err(refused_failure(err)),
         // Anything else, a FATAL error included, leaves the outcome open: a session terminated
         // right after its commit went through (for example when a synchronous standby's answer
         // and pg_terminate_backend cross) reports FATAL in place of COMMIT's answer.
-        Err(err) => Err(Failure::InDoubt(xid, Box::new(applied), err.to_string())),
+        Err(err) => Err(Failure::InDoubt(xid, applied, err.to_string())),
         Ok(_) => Err(Failure::InDoubt(
             xid,
-            Box::new(applied),
+            applied,
             lost.map(|e| e.to_string()).unwrap_or_default(),
         )),
     }
@@ -843,7 +691,5 @@ fn read_check(row: &tokio_postgres::Row) -> Result<LockedCheck, tokio_postgres::
         ping_key: row.try_get(2)?,
         slug: row.try_get(3)?,
         status_raw,
-        touched: false,
-        flipped: false,
     })
 }
