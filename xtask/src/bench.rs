@@ -1,6 +1,7 @@
 //! Benchmarks that print numbers; they assert nothing.
 
 mod alerts;
+mod cpu;
 mod load;
 mod ping;
 
@@ -17,11 +18,13 @@ use anyhow::{Context, bail};
 /// How many requests `bench schedule` sends; the foundation issue's target is 20,000 in under 5 s.
 const SCHEDULE_REQUESTS: usize = 20_000;
 
-/// Times `hc-sendalerts schedule` (release build) answering generated requests.
+/// Times `hc-sendalerts schedule` (release build) answering generated requests, and measures
+/// the CPU time it spent (user + system, from this process's reaped children).
 pub fn schedule(target: &Path) -> anyhow::Result<()> {
     crate::run(crate::cargo().args(["build", "--release", "--quiet", "-p", "hc-sendalerts"]))?;
     let input = schedule_requests(SCHEDULE_REQUESTS);
     let binary = target.join("release/hc-sendalerts");
+    let cpu_before = cpu::reaped_children()?;
     let started = Instant::now();
     let mut child = Command::new(&binary)
         .arg("schedule")
@@ -33,13 +36,18 @@ pub fn schedule(target: &Path) -> anyhow::Result<()> {
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let output = child.wait_with_output()?;
     let elapsed = started.elapsed();
+    let cpu = cpu::reaped_children()? - cpu_before;
     writer.join().expect("writer thread does not panic")?;
     let text = String::from_utf8_lossy(&output.stdout);
     let answers = text.lines().count();
     let errors = text.lines().filter(|l| l.contains("\"error\"")).count();
     let secs = elapsed.as_secs_f64();
     println!("bench schedule: {answers} requests ({errors} with errors) in {secs:.3} s");
-    println!("bench schedule: {:.0} requests/s", answers as f64 / secs);
+    println!(
+        "bench schedule: {:.0} requests/s; {:.0} requests per CPU second ({cpu:.2} s of CPU)",
+        answers as f64 / secs,
+        answers as f64 / cpu
+    );
     if answers != SCHEDULE_REQUESTS {
         bail!("expected {SCHEDULE_REQUESTS} answers, got {answers}");
     }

@@ -33,7 +33,8 @@ commands:
   dev [--no-build]   a throw-away PostgreSQL with a demo project and hchk-ping on free loopback
                      ports, with curl lines to try; Ctrl-C stops both and removes the data
   test [ARGS...]     create the oracle venv if needed, then `cargo test --workspace ARGS...`
-  bench schedule     time `hc-sendalerts schedule` on 20,000 generated requests (release build)
+  bench schedule     time `hc-sendalerts schedule` on 20,000 generated requests (release build);
+                     prints requests/s and requests per CPU second
   bench ping [SECS [PHASES]]
                      hchk-ping (release build) against a durable PostgreSQL (fsync on) started in
                      $CARGO_TARGET_DIR/bench-ping (/var/tmp if the postgres user cannot enter
@@ -42,7 +43,8 @@ commands:
                      (b) defaults, under 200 keep-alive clients; (c) defaults at a steady 5,000
                      pings/s (open loop); (d) defaults with a 50 ms round trip to PostgreSQL
                      (delay proxy, 1,000 clients). Prints committed pings/s (counted in api_ping),
-                     p50/p99 latency and peak RSS as a markdown table; takes about a minute.
+                     p50/p99 latency, peak RSS and CPU µs per committed ping (hchk-ping /
+                     PostgreSQL / total) as a markdown table; takes about a minute.
                      PHASES picks some of abcd (default all); HCHK_PING_* variables set in the
                      environment are passed to hchk-ping (the baseline keeps its two)
   bench alerts [SCALE]
@@ -52,12 +54,19 @@ commands:
                      with one webhook channel each, pointing at a local sink: (a) 1,000 checks due
                      at one instant D, p50/p99/max of webhook arrival - D; (b) the sender's idle
                      CPU over 20 s; (c) 20,000 checks down at once, notifications/s from the first
-                     webhook to the last. Prints a markdown table with the targets; a few minutes.
+                     webhook to the last; in (a) and (c) CPU ms per check flipped and notified
+                     (hc-sendalerts / PostgreSQL / total). Prints a markdown table with the
+                     targets; a few minutes.
                      SCALE divides the counts (10 for a quick run; default 1); with
                      HC_BENCH_STATEMENTS=1 it also prints the statements that took the most time;
                      SENDALERTS_* (but the metrics address) and DB_POOL_SIZE set in the
                      environment are passed to hc-sendalerts
   fuzz TARGET [SECS] run a cargo-fuzz target (cron, oncalendar, ping_route) for SECS seconds (default 60)
+
+The benches' CPU time is utime + stime from /proc/<pid>/stat of the service and of every process
+of the bench's PostgreSQL cluster (schedule: of the reaped child), from the start to the end of
+each phase. Rates depend on the machine and on what else runs on it; CPU per unit of work is the
+figure to compare between runs.
 
 environment:
   CARGO_TARGET_DIR   build directory (default: target/ in the workspace); the venv lives in it too";

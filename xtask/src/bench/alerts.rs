@@ -6,6 +6,9 @@
 //! one deadline a few seconds ahead, and the delay from that deadline to each webhook's arrival is
 //! measured; (b) with nothing due, the sender's CPU use over 20 s; (c) 20,000 checks go down at
 //! once, and the rate from the first to the last webhook is measured. A scale divides every count.
+//! In (a) and (c) the CPU time of the sender and of every PostgreSQL process, from the update
+//! that makes the checks due to the last webhook, is divided by the checks flipped (each with its
+//! one webhook).
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -18,6 +21,8 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use hc_tests::postgres::{Cluster, ClusterOptions, Shutdown, cluster_parent};
 use hc_tests::service::ServiceProcess;
+
+use super::cpu::{self, Cpu, Meter};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -157,14 +162,19 @@ async fn bench(binary: PathBuf, area: PathBuf, sizes: Sizes) -> anyhow::Result<(
         sizes.due,
         LEAD.as_secs()
     );
+    let meter = Meter::new(sender.pid(), cluster.base_dir())?;
     let deadline = epoch_secs(SystemTime::now() + LEAD);
     make_due(&db, 1, sizes.due, deadline).await?;
+    // After the update: its own cost is the benchmark's, not the sender's.
+    let cpu_before = meter.sample()?;
     let arrivals = sink.wait_for(sizes.due, &mut sender).await?;
+    let due_cpu = meter.sample()?.since(cpu_before);
     let delays = delays_after(&arrivals, deadline);
     let deadline_row = DeadlineRow {
         p50: quantile(&delays, 0.50),
         p99: quantile(&delays, 0.99),
         max: quantile(&delays, 1.0),
+        cpu: due_cpu,
     };
 
     eprintln!("bench alerts: (b) idle CPU over {} s", sizes.idle.as_secs());
@@ -179,7 +189,9 @@ async fn bench(binary: PathBuf, area: PathBuf, sizes: Sizes) -> anyhow::Result<(
     sink.clear();
     let deadline = epoch_secs(SystemTime::now() + LEAD);
     make_due(&db, sizes.due + 1, sizes.burst, deadline).await?;
+    let cpu_before = meter.sample()?;
     let arrivals = sink.wait_for(sizes.burst, &mut sender).await?;
+    let burst_cpu = meter.sample()?.since(cpu_before);
     let times: Vec<f64> = arrivals.iter().map(|a| a.at).collect();
     let first = times.iter().copied().fold(f64::INFINITY, f64::min);
     let last = times.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -206,7 +218,12 @@ async fn bench(binary: PathBuf, area: PathBuf, sizes: Sizes) -> anyhow::Result<(
     if statements {
         print_statements(&db).await?;
     }
-    print_report(sizes, &deadline_row, idle_cpu, rate, burst_last, failed);
+    let burst_row = BurstRow {
+        rate,
+        last: burst_last,
+        cpu: burst_cpu,
+    };
+    print_report(sizes, &deadline_row, idle_cpu, &burst_row, failed);
     Ok(())
 }
 
@@ -458,39 +475,10 @@ async fn accept_loop(listener: TcpListener, arrivals: Arc<Mutex<Vec<Arrival>>>) 
 
 /// The CPU time (user + system) of process `pid` over `period`, as a share of one core.
 async fn cpu_share(pid: u32, period: Duration) -> anyhow::Result<f64> {
-    let ticks_per_s = clock_ticks()?;
-    let before = (cpu_ticks(pid)?, Instant::now());
+    let before = (cpu::process_secs(pid)?, Instant::now());
     tokio::time::sleep(period).await;
-    let after = (cpu_ticks(pid)?, Instant::now());
-    let cpu = (after.0 - before.0) as f64 / ticks_per_s;
-    Ok(cpu / (after.1 - before.1).as_secs_f64())
-}
-
-/// `utime + stime` of process `pid`, in clock ticks (`/proc/<pid>/stat` fields 14 and 15).
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name (field 2) may hold spaces; the fields after it are plain.
-    let rest = stat
-        .rsplit_once(')')
-        .context("malformed /proc/<pid>/stat")?
-        .1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3, so fields 14 and 15 are at 11 and 12.
-    let utime: u64 = fields.get(11).context("no utime")?.parse()?;
-    let stime: u64 = fields.get(12).context("no stime")?.parse()?;
-    Ok(utime + stime)
-}
-
-/// `getconf CLK_TCK`: the unit of `/proc/<pid>/stat` times.
-fn clock_ticks() -> anyhow::Result<f64> {
-    let output = std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .context("cannot run getconf")?;
-    String::from_utf8_lossy(&output.stdout)
-        .trim()
-        .parse()
-        .context("getconf CLK_TCK printed no number")
+    let after = (cpu::process_secs(pid)?, Instant::now());
+    Ok((after.0 - before.0) / (after.1 - before.1).as_secs_f64())
 }
 
 /// The statements that took the most time, from `pg_stat_statements`, on stderr.
@@ -516,40 +504,60 @@ async fn print_statements(db: &Client) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Phase (a)'s results: delays in seconds.
 struct DeadlineRow {
     p50: f64,
     p99: f64,
     max: f64,
+    cpu: Cpu,
+}
+
+/// Phase (c)'s results.
+struct BurstRow {
+    /// Notifications per second, first to last webhook.
+    rate: f64,
+    /// The last webhook's arrival after the deadline, in seconds.
+    last: f64,
+    cpu: Cpu,
 }
 
 fn print_report(
     sizes: Sizes,
     deadline: &DeadlineRow,
     idle_cpu: f64,
-    rate: f64,
-    burst_last: f64,
+    burst: &BurstRow,
     failed: i64,
 ) {
+    let rate = burst.rate;
     println!();
     println!(
         "{} checks in {} projects (one webhook channel each); {} failed notifications",
         sizes.checks, sizes.projects, failed
     );
     println!();
-    println!("| phase | measured |");
-    println!("|---|---:|");
     println!(
-        "| (a) {} checks due at one instant D: webhook arrival − D, p50 / p99 / max | {:.3} / {:.3} / {:.3} s |",
-        sizes.due, deadline.p50, deadline.p99, deadline.max
+        "| phase | measured | CPU ms per check flipped and notified: service / PostgreSQL / total |"
+    );
+    println!("|---|---:|---:|");
+    println!(
+        "| (a) {} checks due at one instant D: webhook arrival − D, p50 / p99 / max | {:.3} / {:.3} / {:.3} s | {} |",
+        sizes.due,
+        deadline.p50,
+        deadline.p99,
+        deadline.max,
+        deadline.cpu.per(sizes.due as f64, 1e3, 2)
     );
     println!(
-        "| (b) idle CPU over {} s | {:.2} % of a core |",
+        "| (b) idle CPU over {} s | {:.2} % of a core | — |",
         sizes.idle.as_secs(),
         idle_cpu * 100.0
     );
     println!(
-        "| (c) {} checks down at once: first → last webhook | {:.0} notifications/s (last at D + {:.1} s) |",
-        sizes.burst, rate, burst_last
+        "| (c) {} checks down at once: first → last webhook | {:.0} notifications/s (last at D + {:.1} s) | {} |",
+        sizes.burst,
+        rate,
+        burst.last,
+        burst.cpu.per(sizes.burst as f64, 1e3, 2)
     );
     println!();
     println!("| target | measured | met |");

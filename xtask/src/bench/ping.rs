@@ -5,7 +5,9 @@
 //! writer, batches of one: each ping commits alone over one connection, like the original hosted
 //! service), (b) the defaults, both under 200 closed-loop keep-alive clients; (c) the defaults at
 //! a steady open-loop rate; (d) the defaults with a delay proxy adding a round trip between the
-//! service and PostgreSQL. Committed pings are counted in `api_ping`, not in answers.
+//! service and PostgreSQL. Committed pings are counted in `api_ping`, not in answers; the CPU
+//! time of the service and of every PostgreSQL process is sampled at the start and the end of
+//! each measured period and divided by them.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -21,6 +23,7 @@ use hc_tests::postgres::{Cluster, ClusterOptions, cluster_parent};
 use hyper::StatusCode;
 use tokio_postgres::Client;
 
+use super::cpu::{Cpu, Meter};
 use super::load::{self, LoadResult, Pace};
 
 /// Concurrent keep-alive clients in the closed-loop phases.
@@ -79,6 +82,9 @@ struct Row {
     committed_per_s: f64,
     result: LoadResult,
     rss_mb: f64,
+    /// Spent by `hchk-ping` and PostgreSQL over the measured period.
+    cpu: Cpu,
+    committed: i64,
 }
 
 async fn bench(
@@ -141,7 +147,16 @@ async fn bench(
         eprintln!("bench ping: {label}, {per_phase}");
         rows.push(
             phase(
-                label, &binary, &vars, extra, &db, &paths, CLIENTS, pace, duration,
+                label,
+                &binary,
+                &vars,
+                extra,
+                &db,
+                cluster.base_dir(),
+                &paths,
+                CLIENTS,
+                pace,
+                duration,
             )
             .await?,
         );
@@ -162,6 +177,7 @@ async fn bench(
                 &delayed,
                 &[],
                 &db,
+                cluster.base_dir(),
                 &paths,
                 DELAY_CLIENTS,
                 Pace::Closed,
@@ -206,6 +222,7 @@ async fn phase(
     vars: &HashMap<String, String>,
     extra: &[(&str, &str)],
     db: &Client,
+    cluster_base: &Path,
     paths: &Arc<Vec<String>>,
     clients: usize,
     pace: Pace,
@@ -219,7 +236,10 @@ async fn phase(
     let service = Service::start(binary, vars, extra).await?;
     load::run(service.addr, paths.clone(), clients, pace, WARM_UP).await?;
     let before = count_pings(db).await?;
+    let meter = Meter::new(service.pid()?, cluster_base)?;
+    let cpu_before = meter.sample()?;
     let result = load::run(service.addr, paths.clone(), clients, pace, duration).await?;
+    let cpu = meter.sample()?.since(cpu_before);
     // Every ping answered is committed; nothing is in flight any more.
     let after = count_pings(db).await?;
     let rss_mb = service.peak_rss_kb()? as f64 / 1024.0;
@@ -250,6 +270,8 @@ async fn phase(
         committed_per_s: committed as f64 / result.elapsed.as_secs_f64(),
         result,
         rss_mb,
+        cpu,
+        committed,
     })
 }
 
@@ -320,9 +342,13 @@ impl Service {
         }
     }
 
+    fn pid(&self) -> anyhow::Result<u32> {
+        self.child.id().context("hchk-ping has exited")
+    }
+
     /// `VmHWM`: the process's peak resident set so far, in KiB.
     fn peak_rss_kb(&self) -> anyhow::Result<u64> {
-        let pid = self.child.id().context("hchk-ping has exited")?;
+        let pid = self.pid()?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
         status
             .lines()
@@ -352,18 +378,19 @@ impl Service {
 fn print_report(rows: &[Row]) {
     println!();
     println!(
-        "| phase | clients | committed pings/s | p50 ms | p99 ms | peak RSS MB | answers 200 / other |"
+        "| phase | clients | committed pings/s | p50 ms | p99 ms | peak RSS MB | CPU µs/ping: service / PostgreSQL / total | answers 200 / other |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
         println!(
-            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} / {} |",
+            "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} / {} |",
             row.name,
             row.clients,
             row.committed_per_s,
             row.result.quantile_ms(0.50),
             row.result.quantile_ms(0.99),
             row.rss_mb,
+            row.cpu.per(row.committed as f64, 1e6, 0),
             row.result.ok,
             row.result.failed,
         );
