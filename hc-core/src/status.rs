@@ -97,6 +97,35 @@ pub enum Status {
     Started,
 }
 
+/// The columns of `api_check` that decide its status, as a query selects them: `alias` is the
+/// check's table (`timing_columns!("c")` for `FROM api_check c`), and
+/// [`CheckTiming::from_row`] reads them back by name. Usable inside `concat!` for a `const`.
+#[macro_export]
+macro_rules! timing_columns {
+    ($alias:literal) => {
+        concat!(
+            $alias,
+            ".status AS timing_status, ",
+            $alias,
+            ".kind AS timing_kind, ",
+            "(EXTRACT(EPOCH FROM ",
+            $alias,
+            ".timeout) * 1000000)::int8 AS timing_timeout, ",
+            "(EXTRACT(EPOCH FROM ",
+            $alias,
+            ".grace) * 1000000)::int8 AS timing_grace, ",
+            $alias,
+            ".schedule AS timing_schedule, ",
+            $alias,
+            ".tz AS timing_tz, ",
+            $alias,
+            ".last_ping AS timing_last_ping, ",
+            $alias,
+            ".last_start AS timing_last_start"
+        )
+    };
+}
+
 /// The columns of `api_check` that decide its status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckTiming {
@@ -135,6 +164,45 @@ impl Default for CheckTiming {
 }
 
 impl CheckTiming {
+    /// The timing of a check whose stored `status` and `kind` are these, the other columns at
+    /// Healthchecks' defaults (fill them in with struct update syntax): the one place that says how
+    /// unknown values read, an unknown status as `new` and an unknown kind as `simple`
+    /// (Healthchecks gives it no schedule).
+    pub fn from_stored(status: &str, kind: &str) -> CheckTiming {
+        CheckTiming {
+            status: StoredStatus::from_db(status).unwrap_or(StoredStatus::New),
+            kind: CheckKind::from_db(kind).unwrap_or(CheckKind::Simple),
+            ..CheckTiming::default()
+        }
+    }
+
+    /// Reads the columns [`timing_columns!`] selected (NULL intervals, as a LEFT JOIN without
+    /// a check gives, read as zero).
+    pub fn from_row(row: &tokio_postgres::Row) -> Result<CheckTiming, tokio_postgres::Error> {
+        let micros = |name: &str| -> Result<TimeDelta, tokio_postgres::Error> {
+            let value: Option<i64> = row.try_get(name)?;
+            Ok(TimeDelta::microseconds(value.unwrap_or_default()))
+        };
+        let status: Option<String> = row.try_get("timing_status")?;
+        let kind: Option<String> = row.try_get("timing_kind")?;
+        Ok(CheckTiming {
+            timeout: micros("timing_timeout")?,
+            grace: micros("timing_grace")?,
+            schedule: row
+                .try_get::<_, Option<String>>("timing_schedule")?
+                .unwrap_or_default(),
+            tz: row
+                .try_get::<_, Option<String>>("timing_tz")?
+                .unwrap_or_default(),
+            last_ping: row.try_get("timing_last_ping")?,
+            last_start: row.try_get("timing_last_start")?,
+            ..CheckTiming::from_stored(
+                status.as_deref().unwrap_or_default(),
+                kind.as_deref().unwrap_or_default(),
+            )
+        })
+    }
+
     /// When the check is next expected: the start of its grace period, or `None` for "never".
     ///
     /// Only an `up` check has a schedule-based deadline; with `with_started`, a running job
@@ -539,5 +607,33 @@ mod tests {
             assert_eq!(CheckKind::from_db(k).unwrap().as_db(), k);
         }
         assert_eq!(StoredStatus::from_db("grace"), None);
+    }
+
+    #[test]
+    fn unknown_stored_values_read_as_healthchecks_reads_them() {
+        let timing = CheckTiming::from_stored("bogus", "weird");
+        assert_eq!(timing.status, StoredStatus::New);
+        assert_eq!(timing.kind, CheckKind::Simple);
+        let timing = CheckTiming::from_stored("paused", "oncalendar");
+        assert_eq!(timing.status, StoredStatus::Paused);
+        assert_eq!(timing.kind, CheckKind::OnCalendar);
+    }
+
+    #[test]
+    fn the_timing_columns_name_every_field_from_row_reads() {
+        let columns = crate::timing_columns!("c");
+        for name in [
+            "timing_status",
+            "timing_kind",
+            "timing_timeout",
+            "timing_grace",
+            "timing_schedule",
+            "timing_tz",
+            "timing_last_ping",
+            "timing_last_start",
+        ] {
+            assert!(columns.contains(&format!("AS {name}")), "{name}");
+        }
+        assert!(columns.starts_with("c.status AS timing_status, "));
     }
 }

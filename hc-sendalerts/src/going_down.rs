@@ -7,7 +7,7 @@
 //! The row is taken with `FOR UPDATE SKIP LOCKED`, so several senders share the work.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use hc_core::status::{CheckKind, CheckTiming, Status, StoredStatus};
+use hc_core::status::{CheckTiming, Status};
 use tokio_postgres::Client;
 use uuid::Uuid;
 
@@ -194,35 +194,27 @@ pub async fn apply_decisions(
 
 /// Reads a row selected with [`DUE_COLUMNS`].
 pub fn read_due(row: &tokio_postgres::Row) -> anyhow::Result<DueCheck> {
-    let status: String = row.try_get(2)?;
-    let kind: String = row.try_get(3)?;
     Ok(DueCheck {
-        id: row.try_get(0)?,
-        code: row.try_get(1)?,
-        timing: CheckTiming {
-            status: StoredStatus::from_db(&status).unwrap_or(StoredStatus::New),
-            kind: CheckKind::from_db(&kind).unwrap_or(CheckKind::Simple),
-            timeout: TimeDelta::microseconds(row.try_get(4)?),
-            grace: TimeDelta::microseconds(row.try_get(5)?),
-            schedule: row.try_get(6)?,
-            tz: row.try_get(7)?,
-            last_ping: row.try_get(8)?,
-            last_start: row.try_get(9)?,
-        },
-        status,
-        alert_after: row.try_get(10)?,
-        n_pings: row.try_get(11)?,
+        id: row.try_get("id")?,
+        code: row.try_get("code")?,
+        timing: CheckTiming::from_row(row)?,
+        status: row.try_get("timing_status")?,
+        alert_after: row.try_get("alert_after")?,
+        n_pings: row.try_get("n_pings")?,
     })
 }
 
 /// The columns [`read_due`] expects, for a query of the caller's own.
-pub const DUE_COLUMNS: &str = "id, code, status, kind, \
-    (EXTRACT(EPOCH FROM timeout) * 1000000)::int8, (EXTRACT(EPOCH FROM grace) * 1000000)::int8, \
-    schedule, tz, last_ping, last_start, alert_after, n_pings";
+pub const DUE_COLUMNS: &str = concat!(
+    "api_check.id, api_check.code, ",
+    hc_core::timing_columns!("api_check"),
+    ", api_check.alert_after, api_check.n_pings"
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hc_core::status::{CheckKind, StoredStatus};
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)

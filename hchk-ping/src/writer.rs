@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use deadpool_postgres::{Object, Pool};
-use hc_core::status::{CheckKind, CheckTiming, StoredStatus};
+use hc_core::status::CheckTiming;
 use tokio_postgres::Statement;
 use tokio_postgres::error::{Severity, SqlState};
 use tokio_util::sync::CancellationToken;
@@ -36,11 +36,10 @@ use crate::queue::{Job, Outcome, Queue};
 use crate::routes::Target;
 use plan::{LockedCheck, Plan, plan_batch};
 
-const SELECT_CHECKS: &str = "\
-SELECT c.id, c.code, p.ping_key, c.slug, c.status, c.kind, \
-    (EXTRACT(EPOCH FROM c.timeout) * 1000000)::int8, \
-    (EXTRACT(EPOCH FROM c.grace) * 1000000)::int8, \
-    c.schedule, c.tz, c.last_ping, c.last_start, c.last_start_rid, \
+const SELECT_CHECKS: &str = concat!(
+    "SELECT c.id, c.code, p.ping_key, c.slug, ",
+    hc_core::timing_columns!("c"),
+    ", c.last_start_rid, \
     (EXTRACT(EPOCH FROM c.last_duration) * 1000000)::int8, \
     c.alert_after, c.n_pings, c.has_confirmation_link, c.methods, c.manual_resume, \
     c.filter_http_body, c.filter_default_fail, c.start_kw, c.success_kw, c.failure_kw \
@@ -52,7 +51,8 @@ WHERE c.id IN ( \
         JOIN accounts_project p2 ON p2.id = c2.project_id \
         JOIN unnest($2::text[], $3::text[]) AS t(k, s) ON p2.ping_key = t.k AND c2.slug = t.s) \
 ORDER BY c.id \
-FOR UPDATE OF c";
+FOR UPDATE OF c"
+);
 
 const INSERT_PINGS: &str = "\
 INSERT INTO api_ping (n, owner_id, created, kind, scheme, remote_addr, method, ua, body_raw, \
@@ -655,19 +655,8 @@ fn refused_failure(err: tokio_postgres::Error) -> Failure {
 }
 
 fn read_check(row: &tokio_postgres::Row) -> Result<LockedCheck, tokio_postgres::Error> {
-    let status_raw: String = row.try_get(4)?;
-    let kind: String = row.try_get(5)?;
-    let timing = CheckTiming {
-        status: StoredStatus::from_db(&status_raw).unwrap_or(StoredStatus::New),
-        // Healthchecks gives an unknown kind no schedule; a simple check is the closest.
-        kind: CheckKind::from_db(&kind).unwrap_or(CheckKind::Simple),
-        timeout: TimeDelta::microseconds(row.try_get(6)?),
-        grace: TimeDelta::microseconds(row.try_get(7)?),
-        schedule: row.try_get(8)?,
-        tz: row.try_get(9)?,
-        last_ping: row.try_get(10)?,
-        last_start: row.try_get(11)?,
-    };
+    let status_raw: String = row.try_get("timing_status")?;
+    let timing = CheckTiming::from_row(row)?;
     Ok(LockedCheck {
         state: CheckState {
             id: row.try_get(0)?,

@@ -20,9 +20,9 @@ mod eml;
 
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use hc_core::config::{ConfigError, Secret, Vars};
-use hc_core::status::{CheckKind, CheckTiming, Status, StoredStatus};
+use hc_core::status::{CheckTiming, Status};
 use lettre::Address;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::Error as SmtpError;
@@ -304,12 +304,10 @@ pub async fn recipient_account(
     // One row per check of each project (NULLs for a project without checks, and for a user
     // without projects), none when no user has the address. Projects come in
     // `Profile.projects()` order, by lower-cased name.
-    const SQL: &str = "\
-        SELECT p.tz, pr.id, pr.code, COALESCE(NULLIF(pr.name, ''), o.email) AS name, \
-               c.status, c.kind, \
-               (EXTRACT(EPOCH FROM c.timeout) * 1000000)::int8 AS timeout, \
-               (EXTRACT(EPOCH FROM c.grace) * 1000000)::int8 AS grace, \
-               c.schedule, c.tz AS check_tz, c.last_ping, c.last_start \
+    const SQL: &str = concat!(
+        "SELECT p.tz, pr.id, pr.code, COALESCE(NULLIF(pr.name, ''), o.email) AS name, ",
+        hc_core::timing_columns!("c"),
+        " \
           FROM (SELECT id FROM auth_user WHERE email = $1 ORDER BY id LIMIT 1) u \
           LEFT JOIN accounts_profile p ON p.user_id = u.id \
           LEFT JOIN accounts_project pr \
@@ -318,7 +316,8 @@ pub async fn recipient_account(
                               SELECT project_id FROM accounts_member WHERE user_id = u.id) \
           LEFT JOIN auth_user o ON o.id = pr.owner_id \
           LEFT JOIN api_check c ON c.project_id = pr.id \
-         ORDER BY lower(pr.name), pr.id";
+         ORDER BY lower(pr.name), pr.id"
+    );
     let lookup_failed = |err: &dyn std::fmt::Display| {
         TransportError::transient(format!("cannot look up the recipient's account: {err}"))
     };
@@ -360,25 +359,11 @@ pub async fn recipient_account(
 /// (`Project.get_n_down` uses `Check.get_status`); `false` for a row without a check, and for a
 /// check whose schedule cannot be evaluated.
 fn is_down(row: &tokio_postgres::Row, now: DateTime<Utc>) -> Result<bool, tokio_postgres::Error> {
-    let status: Option<String> = row.try_get("status")?;
-    let Some(status) = status else {
+    let status: Option<String> = row.try_get("timing_status")?;
+    if status.is_none() {
         return Ok(false);
-    };
-    let kind: String = row.try_get("kind")?;
-    let micros = |name: &str| -> Result<TimeDelta, tokio_postgres::Error> {
-        let value: Option<i64> = row.try_get(name)?;
-        Ok(TimeDelta::microseconds(value.unwrap_or_default()))
-    };
-    let timing = CheckTiming {
-        status: StoredStatus::from_db(&status).unwrap_or(StoredStatus::New),
-        kind: CheckKind::from_db(&kind).unwrap_or(CheckKind::Simple),
-        timeout: micros("timeout")?,
-        grace: micros("grace")?,
-        schedule: row.try_get("schedule")?,
-        tz: row.try_get("check_tz")?,
-        last_ping: row.try_get("last_ping")?,
-        last_start: row.try_get("last_start")?,
-    };
+    }
+    let timing = CheckTiming::from_row(row)?;
     Ok(matches!(timing.status(now, false), Ok(Status::Down)))
 }
 

@@ -7,7 +7,7 @@
 //! Latin-1 in header values, and inserted as they are in the body.
 
 use chrono::{DateTime, Utc};
-use hc_core::status::{CheckKind, CheckTiming, Status, StoredStatus};
+use hc_core::status::{CheckKind, CheckTiming, Status};
 
 use super::http::{self, HttpRequest};
 use super::{Settings, TransportError, Transports, text};
@@ -355,14 +355,13 @@ fn optional_time(time: Option<DateTime<Utc>>) -> PyJson {
 fn check_dict(settings: &Settings, check: &Check, now: DateTime<Utc>) -> PyJson {
     let kind = CheckKind::from_db(&check.kind);
     let timing = CheckTiming {
-        status: StoredStatus::from_db(&check.status).unwrap_or(StoredStatus::New),
-        kind: kind.unwrap_or(CheckKind::Simple),
         timeout: check.timeout,
         grace: check.grace,
         schedule: check.schedule.clone(),
         tz: check.tz.clone(),
         last_ping: check.last_ping,
         last_start: check.last_start,
+        ..CheckTiming::from_stored(&check.status, &check.kind)
     };
     // A schedule that cannot be evaluated shows the stored status and no next ping, rather than
     // failing the delivery.
