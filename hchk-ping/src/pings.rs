@@ -241,7 +241,7 @@ pub fn apply_ping(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use hc_core::status::CheckKind;
 
@@ -249,7 +249,8 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
-    fn new_check() -> CheckState {
+    /// A new check (id 1, nil code) with Healthchecks' defaults.
+    pub(crate) fn new_check() -> CheckState {
         CheckState {
             id: 1,
             code: Uuid::nil(),

@@ -350,7 +350,6 @@ pub(crate) mod tests {
         }
     }
 
-    /// Turns `alert` into an up alert after 90 minutes of downtime.
     /// Another down check named `name`, last pinged an hour before [`now`].
     pub(crate) fn other(name: &str) -> OtherCheck {
         OtherCheck {
@@ -360,6 +359,7 @@ pub(crate) mod tests {
         }
     }
 
+    /// Turns `alert` into an up alert after 90 minutes of downtime.
     pub(crate) fn up(mut alert: Alert) -> Alert {
         alert.flip.old_status = "down".into();
         alert.flip.new_status = "up".into();

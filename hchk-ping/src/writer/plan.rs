@@ -266,7 +266,6 @@ mod tests {
     use std::fmt::Write as _;
     use std::time::Instant;
 
-    use hc_core::status::CheckTiming;
 
     use super::*;
     use crate::queue::PingMeta;
@@ -284,19 +283,7 @@ mod tests {
             state: CheckState {
                 id,
                 code: Uuid::from_u128(id as u128),
-                timing: CheckTiming::default(),
-                last_start_rid: None,
-                last_duration: None,
-                alert_after: None,
-                n_pings: 0,
-                has_confirmation_link: false,
-                methods: String::new(),
-                manual_resume: false,
-                filter_http_body: false,
-                filter_default_fail: false,
-                start_kw: String::new(),
-                success_kw: String::new(),
-                failure_kw: String::new(),
+                ..crate::pings::tests::new_check()
             },
             ping_key: Some(KEY.to_owned()),
             slug: slug.to_owned(),

@@ -737,21 +737,12 @@ fn py_line_break(c: char) -> bool {
 /// where a line breaks dropped; a line of only whitespace is kept as it is.
 fn django_wordwrap(text: &str, width: usize) -> String {
     let mut lines: Vec<String> = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let end = rest.find(py_line_break).unwrap_or(rest.len());
-        let line = &rest[..end];
+    for line in eml::split_lines(text, py_line_break) {
         let wrapped = textwrap_line(line, width);
         if wrapped.is_empty() {
             lines.push(line.to_owned());
         } else {
             lines.extend(wrapped);
-        }
-        rest = &rest[end..];
-        if rest.starts_with("\r\n") {
-            rest = &rest[2..];
-        } else if let Some(c) = rest.chars().next() {
-            rest = &rest[c.len_utf8()..];
         }
     }
     if text.ends_with('\n') {

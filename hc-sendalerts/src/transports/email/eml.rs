@@ -132,17 +132,23 @@ fn resaved_text_message(raw: &[u8], message: &Message<'_>) -> Option<Vec<u8>> {
 
 /// The lines of `text` as Python's `bytes.splitlines` finds them (at CR, LF and CRLF).
 pub(super) fn split_bytes_lines(text: &str) -> Vec<&str> {
+    split_lines(text, |c| c == '\r' || c == '\n')
+}
+
+/// The lines of `text` split at every character `is_break` accepts, CRLF counting as one
+/// break, with no empty line after a final break (Python's `splitlines`).
+pub(super) fn split_lines(text: &str, is_break: impl Fn(char) -> bool) -> Vec<&str> {
     let mut lines = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {
-        let end = rest.find(['\r', '\n']).unwrap_or(rest.len());
+        let end = rest.find(&is_break).unwrap_or(rest.len());
         lines.push(&rest[..end]);
         rest = &rest[end..];
-        rest = rest
-            .strip_prefix("\r\n")
-            .or_else(|| rest.strip_prefix('\r'))
-            .or_else(|| rest.strip_prefix('\n'))
-            .unwrap_or(rest);
+        if let Some(after) = rest.strip_prefix("\r\n") {
+            rest = after;
+        } else if let Some(c) = rest.chars().next() {
+            rest = &rest[c.len_utf8()..];
+        }
     }
     lines
 }
