@@ -146,14 +146,14 @@ fn words(line: &str) -> Vec<String> {
         .collect()
 }
 
+/// A variable's name: `DB`, or upper-case words joined by underscores.
 fn is_variable(name: &str) -> bool {
-    name.len() > 1
-        && name.starts_with(|c: char| c.is_ascii_uppercase())
+    let shaped = name.starts_with(|c: char| c.is_ascii_uppercase())
         && name
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
-        && name.contains('_')
-        || name == "DB"
+        && name.contains('_');
+    shaped || name == "DB"
 }
 
 /// The smallest environment every service starts with.

@@ -266,7 +266,6 @@ mod tests {
     use std::fmt::Write as _;
     use std::time::Instant;
 
-
     use super::*;
     use crate::queue::PingMeta;
     use crate::routes::{PingRoute, UrlAction};
